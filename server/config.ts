@@ -1,0 +1,136 @@
+import { z } from 'zod';
+
+/** Raised for a configuration value the server cannot run with; the message names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const MIB = 1024 * 1024;
+
+const integer = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
+
+const onOff = z.enum(['on', 'off'], { error: 'must be "on" or "off"' });
+
+// Every variable the server reads; the contract's table is the source of these names and defaults.
+const schema = z.object({
+  PORT: integer(0, 65535).default(8080),
+  HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
+  S3_ENDPOINT: url(['http:', 'https:']).optional(),
+  S3_BUCKET: z
+    .string()
+    .trim()
+    .regex(
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/,
+      'must be a valid S3 bucket name (3-63 chars: a-z, 0-9, ".", "-")',
+    )
+    .default('uploads'),
+  S3_REGION: z.string().trim().min(1, 'must not be empty').default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_PART_SIZE: integer(5 * MIB, 5 * 1024 * MIB).default(8 * MIB),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  DATA_DIR: z.string().trim().min(1, 'must not be empty').default('./data'),
+  MAX_UPLOAD_SIZE: integer(0).default(0),
+  UPLOAD_EXPIRY_SECONDS: integer(0).default(86400),
+  EXPIRY_SWEEP_SECONDS: integer(1).default(600),
+  DEDUPE: onOff.default('on'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+type Env = z.infer<typeof schema>;
+
+export type Config = {
+  port: number;
+  host: string;
+  s3?: {
+    endpoint: string;
+    bucket: string;
+    region: string;
+    credentials?: { accessKeyId: string; secretAccessKey: string };
+    partSize: number;
+  };
+  redisUrl?: string;
+  dataDir: string;
+  maxUploadSize: number;
+  uploadExpirySeconds: number;
+  expirySweepSeconds: number;
+  dedupe: boolean;
+  logLevel: Env['LOG_LEVEL'];
+};
+
+function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | undefined>): string {
+  const name = String(issue.path[0] ?? 'environment');
+  const value = env[name];
+  let reason = issue.message;
+  if (issue.code === 'too_small' && 'minimum' in issue)
+    reason = `must be at least ${issue.minimum}`;
+  if (issue.code === 'too_big' && 'maximum' in issue) reason = `must be at most ${issue.maximum}`;
+  // Secrets are never echoed back, not even in an error.
+  const shown = /SECRET|URL/.test(name) || value === undefined ? '' : ` (got "${value}")`;
+  return `${name} ${reason}${shown}`;
+}
+
+/** Reads and validates the environment; throws ConfigError naming the first bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable counts as unset, as it does for most servers configured by env.
+  const present = Object.fromEntries(
+    Object.keys(schema.shape)
+      .map((key) => [key, env[key]] as const)
+      .filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new ConfigError(first ? describeIssue(first, env) : 'invalid environment');
+  }
+  const e = parsed.data;
+  if (Boolean(e.S3_ACCESS_KEY_ID) !== Boolean(e.S3_SECRET_ACCESS_KEY)) {
+    throw new ConfigError(
+      'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together (or both left unset)',
+    );
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    s3: e.S3_ENDPOINT
+      ? {
+          endpoint: e.S3_ENDPOINT,
+          bucket: e.S3_BUCKET,
+          region: e.S3_REGION,
+          credentials:
+            e.S3_ACCESS_KEY_ID && e.S3_SECRET_ACCESS_KEY
+              ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+              : undefined,
+          partSize: e.S3_PART_SIZE,
+        }
+      : undefined,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.DATA_DIR,
+    maxUploadSize: e.MAX_UPLOAD_SIZE,
+    uploadExpirySeconds: e.UPLOAD_EXPIRY_SECONDS,
+    expirySweepSeconds: e.EXPIRY_SWEEP_SECONDS,
+    dedupe: e.DEDUPE === 'on',
+    logLevel: e.LOG_LEVEL,
+  };
+}

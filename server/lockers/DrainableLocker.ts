@@ -1,0 +1,41 @@
+import type { Lock, Locker, RequestRelease } from '@tus/utils';
+
+/**
+ * Wraps any Locker and remembers the locks it currently holds, so that shutdown can ask
+ * every in-flight request to stop reading, persist what it received and unlock.
+ */
+export class DrainableLocker implements Locker {
+  private readonly held = new Map<Lock, RequestRelease>();
+
+  constructor(private readonly inner: Locker) {}
+
+  newLock(id: string): Lock {
+    const lock = this.inner.newLock(id);
+    const held = this.held;
+    const tracked: Lock = {
+      async lock(signal, requestRelease) {
+        await lock.lock(signal, requestRelease);
+        held.set(tracked, requestRelease);
+      },
+      async unlock() {
+        held.delete(tracked);
+        await lock.unlock();
+      },
+    };
+    return tracked;
+  }
+
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Asks every holder to release; resolves once all held locks are unlocked or the time is up. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    await Promise.all([...this.held.values()].map((release) => release()));
+    const deadline = Date.now() + timeoutMs;
+    while (this.held.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return this.held.size === 0;
+  }
+}

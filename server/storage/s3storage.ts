@@ -1,0 +1,145 @@
+import type { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { S3Store } from '@tus/s3-store';
+import type { Config } from '../config.js';
+import {
+  type ByteRange,
+  expireOnlyUnfinished,
+  StorageError,
+  type StoredContent,
+  type UploadStorage,
+} from './types.js';
+
+type S3Options = NonNullable<Config['s3']>;
+
+/** MinIO (or any S3) through @tus/s3-store: `<id>` is the finished object, `<id>.info` the state. */
+export class S3Storage implements UploadStorage {
+  readonly kind = 's3';
+  readonly datastore: S3Store;
+  readonly description: string;
+  readonly client: S3Client;
+  private readonly options: S3Options;
+
+  constructor(options: S3Options & { expirySeconds: number }) {
+    this.options = options;
+    this.description = `S3 bucket "${options.bucket}" at ${options.endpoint}`;
+    const clientConfig: S3ClientConfig = {
+      endpoint: options.endpoint,
+      region: options.region,
+      credentials: options.credentials,
+      // MinIO serves buckets by path, not by virtual host.
+      forcePathStyle: true,
+      // Checksums only where S3 requires them: tus streams bodies of unknown length.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    this.client = new S3Client(clientConfig);
+    this.datastore = new S3Store({
+      partSize: options.partSize,
+      expirationPeriodInMilliseconds: options.expirySeconds * 1000,
+      s3ClientConfig: { ...clientConfig, bucket: options.bucket },
+    });
+    expireOnlyUnfinished(this.datastore);
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+      return;
+    } catch (error) {
+      if (!isNotFound(error)) throw this.explain(error);
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.options.bucket }));
+    } catch (error) {
+      const name = (error as Error).name;
+      // Another instance may have created it between our two calls.
+      if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') {
+        throw this.explain(error);
+      }
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), {
+        abortSignal: AbortSignal.timeout(2000),
+      });
+    } catch (error) {
+      throw this.explain(error);
+    }
+  }
+
+  async stat(id: string): Promise<StoredContent | undefined> {
+    const upload = await this.datastore.getUpload(id).catch(() => undefined);
+    if (!upload || upload.size === undefined || upload.offset !== upload.size) return undefined;
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: id }),
+      );
+      return { size: head.ContentLength ?? 0, lastModified: head.LastModified ?? new Date(0) };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const response = await this.client.send(
+      new GetObjectCommand({
+        Bucket: this.options.bucket,
+        Key: id,
+        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+      }),
+      { abortSignal: signal },
+    );
+    return response.Body as Readable;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  /** Turns an SDK error into one line a person running the server can act on. */
+  private explain(error: unknown): StorageError {
+    const err = error as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
+    const { endpoint, bucket } = this.options;
+    const status = err.$metadata?.httpStatusCode;
+    const networkCode = err.code ?? (err.cause as { code?: string } | undefined)?.code;
+    if (networkCode && /^E[A-Z]+/.test(networkCode)) {
+      return new StorageError(`S3_ENDPOINT ${endpoint} is unreachable (${networkCode})`);
+    }
+    if (err.name === 'CredentialsProviderError') {
+      return new StorageError(
+        'no S3 credentials found: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',
+      );
+    }
+    if (
+      ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'Forbidden'].includes(
+        err.name,
+      ) ||
+      status === 403
+    ) {
+      return new StorageError(
+        `S3 at ${endpoint} rejected the credentials for bucket "${bucket}" (${err.name}): check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY`,
+      );
+    }
+    return new StorageError(
+      `S3 at ${endpoint} failed for bucket "${bucket}": ${err.name}${status ? ` (HTTP ${status})` : ''}`,
+    );
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  const err = error as Error & { $metadata?: { httpStatusCode?: number } };
+  return (
+    err.name === 'NotFound' || err.name === 'NoSuchBucket' || err.$metadata?.httpStatusCode === 404
+  );
+}

@@ -1,0 +1,51 @@
+import type { Readable } from 'node:stream';
+import type { DataStore } from '@tus/utils';
+
+/** What the download side needs to know about a finished upload's bytes. */
+export type StoredContent = {
+  size: number;
+  lastModified: Date;
+};
+
+/** An inclusive byte range, as HTTP ranges are written. */
+export type ByteRange = { start: number; end: number };
+
+/**
+ * One storage backend: the tus DataStore that writes uploads, plus the read side
+ * that downloads and health checks use. A new backend is a new file beside the others.
+ */
+export interface UploadStorage {
+  readonly kind: 'file' | 's3';
+  readonly datastore: DataStore;
+  /** One line for the start-up log; never contains a secret. */
+  readonly description: string;
+  /** Prepares the backend (directory, bucket); throws StorageError with a one-line reason. */
+  init(): Promise<void>;
+  /** Cheap reachability check for /readyz; throws with a short reason. */
+  check(): Promise<void>;
+  /** Size and date of a finished upload's content, or undefined when there is none. */
+  stat(id: string): Promise<StoredContent | undefined>;
+  /** Streams the content (or the inclusive range of it); destroying the stream stops the read. */
+  read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  close(): Promise<void>;
+}
+
+/** A storage failure that start-up reports as one line, without a stack trace. */
+export class StorageError extends Error {
+  override name = 'StorageError';
+}
+
+/**
+ * tus stores expire every upload older than the period, finished or not. Only unfinished
+ * uploads expire here (as in tusd), so finished ones drop their creation date when read.
+ */
+export function expireOnlyUnfinished(store: DataStore): void {
+  const getUpload = store.getUpload.bind(store);
+  store.getUpload = async (id: string) => {
+    const upload = await getUpload(id);
+    if (upload.size !== undefined && upload.offset === upload.size) {
+      upload.creation_date = undefined;
+    }
+    return upload;
+  };
+}
