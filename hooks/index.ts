@@ -1,5 +1,5 @@
 import type { ServerOptions } from '@tus/server';
-import { checkUploadMetadata } from './validateMetadata.js';
+import { checkUploadMetadata } from './validateMetadata.ts';
 
 /** The tus lifecycle callbacks, composed once and handed to the tus server. */
 export function createHooks(): Pick<ServerOptions, 'onUploadCreate'> {

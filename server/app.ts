@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server as TusServer } from '@tus/server';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
-import type { Logger } from './logger.js';
-import type { ReadinessCheck } from './readiness.js';
-import { tusGuards } from './tusGuards.js';
+import type { Logger } from './logger.ts';
+import type { ReadinessCheck } from './readiness.ts';
+import { tusGuards } from './tusGuards.ts';
 
 export type AppParts = {
   tus: TusServer;

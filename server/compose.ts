@@ -1,16 +1,16 @@
 import { MemoryLocker, Server as TusServer } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
-import { createHooks } from '../hooks/index.js';
-import { createApp } from './app.js';
-import type { Config } from './config.js';
-import { type ExpirySweep, startExpirySweep } from './expiry.js';
-import { DrainableLocker } from './lockers/DrainableLocker.js';
-import type { Logger } from './logger.js';
-import { createReadinessCheck } from './readiness.js';
-import { FileStorage } from './storage/filestorage.js';
-import { S3Storage } from './storage/s3storage.js';
-import type { UploadStorage } from './storage/types.js';
+import { createHooks } from '../hooks/index.ts';
+import { createApp } from './app.ts';
+import type { Config } from './config.ts';
+import { type ExpirySweep, startExpirySweep } from './expiry.ts';
+import { DrainableLocker } from './lockers/DrainableLocker.ts';
+import type { Logger } from './logger.ts';
+import { createReadinessCheck } from './readiness.ts';
+import { FileStorage } from './storage/filestorage.ts';
+import { S3Storage } from './storage/s3storage.ts';
+import type { UploadStorage } from './storage/types.ts';
 
 /** How long a request asked to give up its lock keeps reading before it persists and unlocks. */
 const LOCK_DRAIN_MS = 500;

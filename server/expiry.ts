@@ -1,5 +1,5 @@
 import type { DataStore } from '@tus/utils';
-import type { Logger } from './logger.js';
+import type { Logger } from './logger.ts';
 
 export type ExpirySweep = { stop(): void; runOnce(): Promise<number> };
 

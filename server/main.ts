@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
-import { compose } from './compose.js';
-import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
-import { StorageError } from './storage/types.js';
+import { compose } from './compose.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { StorageError } from './storage/types.ts';
 
 /** Whole shutdown budget; orchestrators commonly send SIGKILL 10 s after SIGTERM. */
 const SHUTDOWN_MS = 9000;

@@ -9,7 +9,7 @@ import {
   StorageError,
   type StoredContent,
   type UploadStorage,
-} from './types.js';
+} from './types.ts';
 
 /** The embedded default: @tus/file-store under DATA_DIR, `<id>` holds bytes, `<id>.json` the state. */
 export class FileStorage implements UploadStorage {

@@ -8,21 +8,29 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { S3Store } from '@tus/s3-store';
-import type { Config } from '../config.js';
+import type { Config } from '../config.ts';
 import {
   type ByteRange,
   expireOnlyUnfinished,
   StorageError,
   type StoredContent,
   type UploadStorage,
-} from './types.js';
+} from './types.ts';
 
 type S3Options = NonNullable<Config['s3']>;
+
+/** @tus/s3-store leaves the incomplete tail (`<id>.part`) behind on termination; this removes it. */
+class TerminatingS3Store extends S3Store {
+  override async remove(id: string): Promise<void> {
+    await super.remove(id);
+    await this.deleteIncompletePart(id);
+  }
+}
 
 /** MinIO (or any S3) through @tus/s3-store: `<id>` is the finished object, `<id>.info` the state. */
 export class S3Storage implements UploadStorage {
   readonly kind = 's3';
-  readonly datastore: S3Store;
+  readonly datastore: TerminatingS3Store;
   readonly description: string;
   readonly client: S3Client;
   private readonly options: S3Options;
@@ -41,7 +49,7 @@ export class S3Storage implements UploadStorage {
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
     this.client = new S3Client(clientConfig);
-    this.datastore = new S3Store({
+    this.datastore = new TerminatingS3Store({
       partSize: options.partSize,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
       s3ClientConfig: { ...clientConfig, bucket: options.bucket },

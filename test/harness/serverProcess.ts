@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** One real server process, started the way `npm start` starts it. */
+export type ServerProcess = {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  /** Everything written so far to stdout and stderr. */
+  output(): string;
+  /** JSON log lines written so far. */
+  logs(): Array<Record<string, unknown>>;
+  /** Sends the signal and resolves with the exit code once the process has exited. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+};
+
+export type ExitResult = { code: number | null; stdout: string; stderr: string };
+
+function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+/** Starts the server on a free port and resolves once it listens. */
+export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
+  const child = spawnServer({ HOST: '127.0.0.1', PORT: '0', ...env });
+  let out = '';
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(out);
+      if (match) resolve(`http://127.0.0.1:${match[1]}`);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) =>
+      reject(new Error(`server exited with ${code} before listening:\n${out}`)),
+    );
+  });
+  return {
+    url,
+    pid: child.pid ?? 0,
+    child,
+    output: () => out,
+    logs: () =>
+      out
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Runs the server expecting it to exit by itself (a start-up failure). */
+export async function runServerToExit(
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 30_000,
+): Promise<ExitResult> {
+  const child = spawnServer({ HOST: '127.0.0.1', PORT: '0', ...env });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,195 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/** Where the test stack's MinIO and Redis answer. */
+export type Services = {
+  s3Endpoint: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  redisUrl: string;
+  stop(): Promise<void>;
+};
+
+const MINIO_USER = 'tusminioadmin';
+const MINIO_PASSWORD = 'tusminioadmin-secret';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+function dockerAvailable(): boolean {
+  try {
+    execFileSync('docker', ['info'], { stdio: 'ignore', timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The binary installed by `go install github.com/minio/minio@…`, or one on PATH. */
+export function minioBinary(): string {
+  if (process.env.MINIO_BIN) return process.env.MINIO_BIN;
+  const gopath = (() => {
+    try {
+      return execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
+    } catch {
+      return path.join(process.env.HOME ?? '/root', 'go');
+    }
+  })();
+  const installed = path.join(gopath, 'bin', 'minio');
+  return existsSync(installed) ? installed : 'minio';
+}
+
+function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal === null)
+      process.stderr.write(`${command} exited ${code}: ${stderr}\n`);
+  });
+  return child;
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts MinIO and Redis as local processes on free loopback ports with throw-away directories. */
+export async function startLocalRedis(): Promise<{
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tus-redis-'));
+  const port = await freePort();
+  const redis = startProcess(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    {},
+  );
+  const { Redis } = await import('ioredis');
+  await waitFor(async () => {
+    const client = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+    });
+    try {
+      await client.connect();
+      return (await client.ping()) === 'PONG';
+    } finally {
+      client.disconnect();
+    }
+  }, 'redis-server');
+  return {
+    url: `redis://127.0.0.1:${port}/0`,
+    port,
+    async stop() {
+      await stopProcess(redis);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startLocal(): Promise<Services> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tus-minio-'));
+  const [port, consolePort] = [await freePort(), await freePort()];
+  const minio = startProcess(
+    minioBinary(),
+    [
+      'server',
+      '--quiet',
+      '--address',
+      `127.0.0.1:${port}`,
+      '--console-address',
+      `127.0.0.1:${consolePort}`,
+      dir,
+    ],
+    { MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: 'off' },
+  );
+  const redis = await startLocalRedis();
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => (await fetch(`${endpoint}/minio/health/ready`)).status === 200,
+    'minio server',
+  );
+  return {
+    s3Endpoint: endpoint,
+    s3AccessKeyId: MINIO_USER,
+    s3SecretAccessKey: MINIO_PASSWORD,
+    redisUrl: redis.url,
+    async stop() {
+      await Promise.all([stopProcess(minio), redis.stop()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startContainers(): Promise<Services> {
+  const { MinioContainer } = await import('@testcontainers/minio');
+  const { RedisContainer } = await import('@testcontainers/redis');
+  const [minio, redis] = await Promise.all([
+    new MinioContainer('minio/minio:RELEASE.2025-09-07T16-13-09Z')
+      .withUsername(MINIO_USER)
+      .withPassword(MINIO_PASSWORD)
+      .start(),
+    new RedisContainer('redis:7-alpine').start(),
+  ]);
+  return {
+    s3Endpoint: minio.getConnectionUrl(),
+    s3AccessKeyId: MINIO_USER,
+    s3SecretAccessKey: MINIO_PASSWORD,
+    redisUrl: redis.getConnectionUrl(),
+    async stop() {
+      await Promise.all([minio.stop(), redis.stop()]);
+    },
+  };
+}
+
+/** Containers where a Docker engine answers (unless TEST_SERVICES=local), local binaries otherwise. */
+export async function startServices(): Promise<Services> {
+  const useContainers = process.env.TEST_SERVICES !== 'local' && dockerAvailable();
+  return useContainers ? startContainers() : startLocal();
+}

@@ -1,0 +1,138 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
+
+export type StorageKind = 'file' | 's3';
+export const STORAGE_KINDS: StorageKind[] = ['file', 's3'];
+
+/** The MinIO and Redis that globalSetup started. */
+export function testServices() {
+  const s3Endpoint = process.env.TEST_S3_ENDPOINT;
+  const redisUrl = process.env.TEST_REDIS_URL;
+  if (!s3Endpoint || !redisUrl) throw new Error('test services are not running (globalSetup)');
+  return {
+    s3Endpoint,
+    s3AccessKeyId: process.env.TEST_S3_ACCESS_KEY_ID ?? '',
+    s3SecretAccessKey: process.env.TEST_S3_SECRET_ACCESS_KEY ?? '',
+    redisUrl,
+  };
+}
+
+export function s3Client(): S3Client {
+  const services = testServices();
+  return new S3Client({
+    endpoint: services.s3Endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: {
+      accessKeyId: services.s3AccessKeyId,
+      secretAccessKey: services.s3SecretAccessKey,
+    },
+  });
+}
+
+export function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function sha256OfStream(stream: Readable): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Deterministic-looking but random bytes, so no two tests share content by accident. */
+export function randomContent(size: number): Buffer {
+  return randomBytes(size);
+}
+
+/**
+ * One storage for one test file: the server environment that selects it and direct access to
+ * what it holds, so tests compare what was sent with what storage really has.
+ */
+export type TestStorage = {
+  kind: StorageKind;
+  env: NodeJS.ProcessEnv;
+  /** sha256 of the stored bytes of upload `id`. */
+  storedSha256(id: string): Promise<string>;
+  /** Every object or file the storage holds (names), and unfinished multipart uploads. */
+  inventory(): Promise<string[]>;
+  cleanup(): Promise<void>;
+};
+
+export function createTestStorage(kind: StorageKind): TestStorage {
+  if (kind === 'file') {
+    const dir = mkdtempSync(path.join(tmpdir(), 'tus-data-'));
+    return {
+      kind,
+      env: { DATA_DIR: dir },
+      storedSha256: (id) => sha256OfStream(createReadStream(path.join(dir, id))),
+      inventory: async () => (await readdir(dir)).sort(),
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const services = testServices();
+  const bucket = `t-${randomBytes(6).toString('hex')}`;
+  const client = s3Client();
+  const listObjects = async () =>
+    ((await client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map(
+      (o) => o.Key ?? '',
+    );
+  const listMultipart = async () =>
+    (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
+  return {
+    kind,
+    env: {
+      S3_ENDPOINT: services.s3Endpoint,
+      S3_BUCKET: bucket,
+      S3_ACCESS_KEY_ID: services.s3AccessKeyId,
+      S3_SECRET_ACCESS_KEY: services.s3SecretAccessKey,
+    },
+    async storedSha256(id) {
+      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: id }));
+      return sha256OfStream(object.Body as Readable);
+    },
+    async inventory() {
+      const multipart = (await listMultipart()).map((u) => `multipart:${u.Key}`);
+      return [...(await listObjects()), ...multipart].sort();
+    },
+    async cleanup() {
+      try {
+        for (const upload of await listMultipart()) {
+          await client.send(
+            new AbortMultipartUploadCommand({
+              Bucket: bucket,
+              Key: upload.Key,
+              UploadId: upload.UploadId,
+            }),
+          );
+        }
+        const keys = await listObjects();
+        if (keys.length > 0) {
+          await client.send(
+            new DeleteObjectsCommand({
+              Bucket: bucket,
+              Delete: { Objects: keys.map((Key) => ({ Key })) },
+            }),
+          );
+        }
+        await client.send(new DeleteBucketCommand({ Bucket: bucket }));
+      } catch {
+        // The bucket may never have been created when the server failed to start.
+      }
+      client.destroy();
+    },
+  };
+}
