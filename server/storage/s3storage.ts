@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -8,6 +8,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { S3Store } from '@tus/s3-store';
+import type { Upload } from '@tus/utils';
 import type { Config } from '../config.ts';
 import {
   type ByteRange,
@@ -19,8 +20,22 @@ import {
 
 type S3Options = NonNullable<Config['s3']>;
 
-/** @tus/s3-store leaves the incomplete tail (`<id>.part`) behind on termination; this removes it. */
-class TerminatingS3Store extends S3Store {
+/** @tus/s3-store with two gaps closed: empty uploads and the incomplete tail on termination. */
+class TusS3Store extends S3Store {
+  /** A 0-byte upload is finished at creation, but nothing would complete its multipart upload. */
+  override async create(upload: Upload): Promise<Upload> {
+    const created = await super.create(upload);
+    if (created.size === 0) await super.write(Readable.from([]), created.id, 0);
+    return created;
+  }
+
+  /** A 0-byte upload was completed by create(); a creation-with-upload body adds nothing. */
+  override async write(src: Readable, id: string, offset: number): Promise<number> {
+    if (offset === 0 && (await this.getMetadata(id)).file.size === 0) return 0;
+    return super.write(src, id, offset);
+  }
+
+  /** Termination also removes the incomplete tail (`<id>.part`), which S3Store leaves behind. */
   override async remove(id: string): Promise<void> {
     await super.remove(id);
     await this.deleteIncompletePart(id);
@@ -30,7 +45,7 @@ class TerminatingS3Store extends S3Store {
 /** MinIO (or any S3) through @tus/s3-store: `<id>` is the finished object, `<id>.info` the state. */
 export class S3Storage implements UploadStorage {
   readonly kind = 's3';
-  readonly datastore: TerminatingS3Store;
+  readonly datastore: TusS3Store;
   readonly description: string;
   readonly client: S3Client;
   private readonly options: S3Options;
@@ -49,7 +64,7 @@ export class S3Storage implements UploadStorage {
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
     this.client = new S3Client(clientConfig);
-    this.datastore = new TerminatingS3Store({
+    this.datastore = new TusS3Store({
       partSize: options.partSize,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
       s3ClientConfig: { ...clientConfig, bucket: options.bucket },

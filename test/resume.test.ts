@@ -1,0 +1,132 @@
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, test } from '@jest/globals';
+import { Upload } from 'tus-js-client';
+import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { openPatch } from './harness/slowPatch.ts';
+import {
+  createTestStorage,
+  randomContent,
+  STORAGE_KINDS,
+  sha256,
+  type TestStorage,
+} from './harness/stack.ts';
+import { createUpload, head, idOf, tusClientUpload } from './harness/tus.ts';
+
+const MIB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The same upload id, reached through another server process. */
+function on(server: ServerProcess, url: string): string {
+  return `${server.url}/files/${idOf(url)}`;
+}
+
+async function offsetOf(url: string): Promise<number> {
+  const res = await head(url);
+  expect(res.status).toBe(200);
+  return Number(res.headers.get('upload-offset'));
+}
+
+describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
+  let storage: TestStorage;
+  const servers: ServerProcess[] = [];
+  const start = async () => {
+    const server = await startServer(storage.env);
+    servers.push(server);
+    return server;
+  };
+
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((server) => server.stop('SIGKILL')));
+    await storage?.cleanup();
+  });
+
+  test('a client that aborts mid-chunk resumes from the URL at the persisted offset', async () => {
+    storage = createTestStorage(kind);
+    const server = await start();
+    const data = randomContent(24 * MIB);
+    // A source that trickles 1 MiB every 50 ms, so the abort lands inside the one big chunk.
+    const trickle = Readable.from(
+      (async function* () {
+        for (let at = 0; at < data.length; at += MIB) {
+          await sleep(50);
+          yield data.subarray(at, at + MIB);
+        }
+      })(),
+    );
+    const url = await new Promise<string>((resolve, reject) => {
+      const upload: Upload = new Upload(trickle, {
+        endpoint: `${server.url}/files/`,
+        uploadSize: data.length,
+        chunkSize: data.length,
+        retryDelays: [],
+        onError: reject,
+        onProgress: (sent) => {
+          if (sent >= 8 * MIB && upload.url) {
+            void upload.abort().then(() => resolve(upload.url ?? ''));
+          }
+        },
+      });
+      upload.start();
+    });
+    await sleep(1000);
+    const persisted = await offsetOf(url);
+    expect(persisted).toBeGreaterThan(0);
+    expect(persisted).toBeLessThan(data.length);
+
+    let resumedAt = -1;
+    await tusClientUpload(server.url, data, {
+      uploadUrl: url,
+      onProgress: (sent) => {
+        if (resumedAt < 0) resumedAt = sent;
+      },
+    });
+    expect(resumedAt).toBeGreaterThanOrEqual(persisted);
+    expect(await offsetOf(url)).toBe(data.length);
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+
+  test('kill -9 during a PATCH: after restart HEAD gives the persisted offset and the upload finishes intact', async () => {
+    storage = createTestStorage(kind);
+    const first = await start();
+    const data = randomContent(24 * MIB);
+    const url = await createUpload(first.url, data.length);
+    const sent = 20 * MIB;
+    const patch = openPatch(url, 0, data.subarray(0, sent));
+    await patch.sent;
+    await sleep(1500);
+    await first.stop('SIGKILL');
+    patch.req.destroy();
+
+    const second = await start();
+    const persisted = await offsetOf(on(second, url));
+    expect(persisted).toBeGreaterThan(0);
+    expect(persisted).toBeLessThanOrEqual(sent);
+
+    await tusClientUpload(second.url, data, { uploadUrl: on(second, url), chunkSize: 4 * MIB });
+    expect(await offsetOf(on(second, url))).toBe(data.length);
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+
+  test('SIGTERM during a PATCH persists every received byte and exits 0 within 10 s', async () => {
+    storage = createTestStorage(kind);
+    const first = await start();
+    const data = randomContent(16 * MIB + 1234);
+    const url = await createUpload(first.url, data.length);
+    const sent = 11 * MIB + 77;
+    const patch = openPatch(url, 0, data.subarray(0, sent));
+    await patch.sent;
+    await sleep(1000);
+
+    const began = Date.now();
+    const code = await first.stop('SIGTERM');
+    const tookMs = Date.now() - began;
+    expect(code).toBe(0);
+    expect(tookMs).toBeLessThan(10_000);
+    expect(await patch.response).toBe(204);
+
+    const second = await start();
+    expect(await offsetOf(on(second, url))).toBe(sent);
+    await tusClientUpload(second.url, data, { uploadUrl: on(second, url) });
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+});
