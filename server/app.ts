@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Server as TusServer } from '@tus/server';
+import { EVENTS, type Server as TusServer, type Upload } from '@tus/server';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from './logger.ts';
@@ -12,15 +12,23 @@ export type AppParts = {
   readiness: ReadinessCheck;
 };
 
-function uploadIdOf(req: IncomingMessage, res: ServerResponse): string | undefined {
-  const fromPath = /^\/files\/([^/?]+)/.exec(req.url ?? '')?.[1];
-  if (fromPath) return fromPath;
-  const location = res.getHeader('location');
-  return typeof location === 'string' ? location.split('/').pop() : undefined;
+/** The id a creation request was given, kept on the Node request for its log line. */
+const createdIds = new WeakMap<object, string>();
+
+/** @tus/server hands hooks a web Request that carries the Node request it came from. */
+type WrappedRequest = { runtime?: { node?: { req: object } } };
+
+function uploadIdOf(req: IncomingMessage): string | undefined {
+  return /^\/files\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? createdIds.get(req);
 }
 
 /** The HTTP surface: health, readiness and the tus routes. */
 export function createApp({ tus, logger, readiness }: AppParts): Express {
+  tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
+    const nodeReq = req.runtime?.node?.req;
+    if (nodeReq) createdIds.set(nodeReq, upload.id);
+  });
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -34,7 +42,7 @@ export function createApp({ tus, logger, readiness }: AppParts): Express {
         req: (req: IncomingMessage) => ({ method: req.method, path: req.url?.split('?')[0] }),
         res: (res: ServerResponse) => ({ status: res.statusCode }),
       },
-      customProps: (req, res) => ({ uploadId: uploadIdOf(req, res) }),
+      customProps: (req) => ({ uploadId: uploadIdOf(req) }),
       customSuccessMessage: (req, res, ms) =>
         `${req.method} ${req.url?.split('?')[0]} ${res.statusCode} ${Math.round(ms)}ms`,
       customErrorMessage: (req, res) =>

@@ -13,6 +13,8 @@ function fail(message: string, code = 1): never {
 }
 
 async function main(): Promise<void> {
+  // The AWS SDK's multi-line notice about future Node versions would break one-line start-up errors.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();

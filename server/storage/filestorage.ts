@@ -11,17 +11,37 @@ import {
   type UploadStorage,
 } from './types.ts';
 
+/** @tus/file-store whose expiry sweep spares finished uploads (its own compares a stale offset). */
+class TusFileStore extends FileStore {
+  override async deleteExpired(): Promise<number> {
+    const period = this.getExpiration();
+    if (period <= 0 || !this.configstore.list) return 0;
+    const now = Date.now();
+    let deleted = 0;
+    for (const id of await this.configstore.list()) {
+      const upload = await this.getUpload(id).catch(() => undefined);
+      const created = upload?.creation_date ? Date.parse(upload.creation_date) : Number.NaN;
+      const finished = upload?.size !== undefined && upload.offset === upload.size;
+      if (upload && !finished && now > created + period) {
+        await this.remove(id);
+        deleted += 1;
+      }
+    }
+    return deleted;
+  }
+}
+
 /** The embedded default: @tus/file-store under DATA_DIR, `<id>` holds bytes, `<id>.json` the state. */
 export class FileStorage implements UploadStorage {
   readonly kind = 'file';
-  readonly datastore: FileStore;
+  readonly datastore: TusFileStore;
   readonly description: string;
   private readonly directory: string;
 
   constructor(options: { directory: string; expirySeconds: number }) {
     this.directory = path.resolve(options.directory);
     this.description = `embedded file store at ${this.directory}`;
-    this.datastore = new FileStore({
+    this.datastore = new TusFileStore({
       directory: this.directory,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
     });

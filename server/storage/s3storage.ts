@@ -135,6 +135,9 @@ export class S3Storage implements UploadStorage {
     const err = error as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
     const { endpoint, bucket } = this.options;
     const status = err.$metadata?.httpStatusCode;
+    // HEAD answers carry no error body, so the SDK can only name the status.
+    const what =
+      err.name === 'Unknown' || err.name === 'UnknownError' ? `HTTP ${status}` : err.name;
     const networkCode = err.code ?? (err.cause as { code?: string } | undefined)?.code;
     if (networkCode && /^E[A-Z]+/.test(networkCode)) {
       return new StorageError(`S3_ENDPOINT ${endpoint} is unreachable (${networkCode})`);
@@ -151,12 +154,10 @@ export class S3Storage implements UploadStorage {
       status === 403
     ) {
       return new StorageError(
-        `S3 at ${endpoint} rejected the credentials for bucket "${bucket}" (${err.name}): check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY`,
+        `S3 at ${endpoint} rejected the credentials for bucket "${bucket}" (${what}): check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY`,
       );
     }
-    return new StorageError(
-      `S3 at ${endpoint} failed for bucket "${bucket}": ${err.name}${status ? ` (HTTP ${status})` : ''}`,
-    );
+    return new StorageError(`S3 at ${endpoint} failed for bucket "${bucket}": ${what}`);
   }
 }
 

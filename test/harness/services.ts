@@ -193,3 +193,13 @@ export async function startServices(): Promise<Services> {
   const useContainers = process.env.TEST_SERVICES !== 'local' && dockerAvailable();
   return useContainers ? startContainers() : startLocal();
 }
+
+/** A Redis of its own for a test that stops it: a container where Docker answers, else a local process. */
+export async function startDedicatedRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+  if (process.env.TEST_SERVICES !== 'local' && dockerAvailable()) {
+    const { RedisContainer } = await import('@testcontainers/redis');
+    const container = await new RedisContainer('redis:7-alpine').start();
+    return { url: container.getConnectionUrl(), stop: async () => void (await container.stop()) };
+  }
+  return startLocalRedis();
+}

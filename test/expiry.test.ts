@@ -1,0 +1,64 @@
+import { afterAll, describe, expect, test } from '@jest/globals';
+import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { waitFor } from './harness/services.ts';
+import {
+  createTestStorage,
+  randomContent,
+  STORAGE_KINDS,
+  sha256,
+  type TestStorage,
+} from './harness/stack.ts';
+import { createUpload, head, idOf, patch } from './harness/tus.ts';
+
+const MIB = 1024 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(STORAGE_KINDS)('expiration on the %s storage', (kind) => {
+  const storage: TestStorage = createTestStorage(kind);
+  const servers: ServerProcess[] = [];
+  afterAll(async () => {
+    await Promise.all(servers.map((server) => server.stop()));
+    await storage.cleanup();
+  });
+
+  test('an expired unfinished upload answers 410 and the sweep removes all its storage; finished uploads stay', async () => {
+    // The first server never sweeps, so the 410 is observable before the storage is gone.
+    const lazy = await startServer({
+      ...storage.env,
+      UPLOAD_EXPIRY_SECONDS: '2',
+      EXPIRY_SWEEP_SECONDS: '3600',
+    });
+    servers.push(lazy);
+    // 6 MiB + 5 leaves a finished part and an incomplete tail on S3.
+    const partial = randomContent(6 * MIB + 5);
+    const unfinished = await createUpload(lazy.url, 20 * MIB);
+    expect((await patch(unfinished, 0, partial)).status).toBe(204);
+    const done = randomContent(1000);
+    const finished = await createUpload(lazy.url, done.length);
+    expect((await patch(finished, 0, done)).status).toBe(204);
+    const before = await storage.inventory();
+    expect(before.filter((name) => name.includes(idOf(unfinished))).length).toBeGreaterThan(0);
+
+    await sleep(2500);
+    expect((await head(unfinished)).status).toBe(410);
+    expect((await patch(unfinished, partial.length, Buffer.from('x'))).status).toBe(410);
+    expect((await head(finished)).status).toBe(200);
+
+    const sweeper = await startServer({
+      ...storage.env,
+      UPLOAD_EXPIRY_SECONDS: '2',
+      EXPIRY_SWEEP_SECONDS: '1',
+    });
+    servers.push(sweeper);
+    await waitFor(
+      async () => (await storage.inventory()).every((name) => !name.includes(idOf(unfinished))),
+      'the sweep',
+      15_000,
+    );
+    expect((await head(`${sweeper.url}/files/${idOf(unfinished)}`)).status).toBe(404);
+    const after = await head(`${sweeper.url}/files/${idOf(finished)}`);
+    expect(after.status).toBe(200);
+    expect(after.headers.get('upload-offset')).toBe(String(done.length));
+    expect(await storage.storedSha256(idOf(finished))).toBe(sha256(done));
+  });
+});
