@@ -78,7 +78,7 @@ describe('health, readiness and logs', () => {
       idOf(url),
       idOf(url),
     ]);
-    expect((requests[3]?.res as { status: number }).status).toBe(400);
+    expect(requests[3]?.res).toEqual({ status: 400 });
     const output = server.output();
     expect(output).not.toContain(String(storage.env.S3_SECRET_ACCESS_KEY));
     expect(output).not.toContain('token-that-must-not-leak');
