@@ -245,6 +245,21 @@ describe.each(STORAGE_KINDS)('tus 1.0.0 protocol on the %s storage', (kind) => {
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
   });
 
+  test('a 0-byte upload is finished at creation, with or without a creation body', async () => {
+    for (const headers of [{}, { 'Content-Type': 'application/offset+octet-stream' }]) {
+      const res = await fetch(`${server.url}/files/`, {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Length': '0', ...headers },
+      });
+      expect(res.status).toBe(201);
+      const url = new URL(res.headers.get('location') ?? '', server.url).toString();
+      const state = await head(url);
+      expect(state.headers.get('upload-offset')).toBe('0');
+      expect(state.headers.get('upload-length')).toBe('0');
+      expect(await storage.storedSha256(idOf(url))).toBe(sha256(''));
+    }
+  });
+
   test('an unfinished upload announces Upload-Expires', async () => {
     const res = await fetch(`${server.url}/files/`, {
       method: 'POST',

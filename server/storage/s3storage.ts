@@ -107,7 +107,12 @@ export class S3Storage implements UploadStorage {
       const head = await this.client.send(
         new HeadObjectCommand({ Bucket: this.options.bucket, Key: id }),
       );
-      return { size: head.ContentLength ?? 0, lastModified: head.LastModified ?? new Date(0) };
+      return {
+        size: head.ContentLength ?? 0,
+        lastModified: head.LastModified ?? new Date(0),
+        etag: head.ETag ?? `"${id}"`,
+        metadata: upload.metadata ?? {},
+      };
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -5,6 +5,10 @@ import type { DataStore } from '@tus/utils';
 export type StoredContent = {
   size: number;
   lastModified: Date;
+  /** A strong validator (RFC 9110 §8.8.3), quoted, that changes whenever the bytes could. */
+  etag: string;
+  /** The upload's tus metadata (filename, filetype, …) as the client sent it. */
+  metadata: Record<string, string | null>;
 };
 
 /** An inclusive byte range, as HTTP ranges are written. */
