@@ -246,7 +246,10 @@ describe.each(STORAGE_KINDS)('tus 1.0.0 protocol on the %s storage', (kind) => {
   });
 
   test('a 0-byte upload is finished at creation, with or without a creation body', async () => {
-    for (const headers of [{}, { 'Content-Type': 'application/offset+octet-stream' }]) {
+    for (const headers of [{}, { 'Content-Type': 'application/offset+octet-stream' }] as Record<
+      string,
+      string
+    >[]) {
       const res = await fetch(`${server.url}/files/`, {
         method: 'POST',
         headers: { ...TUS, 'Upload-Length': '0', ...headers },

@@ -1,17 +1,23 @@
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { S3Store } from '@tus/s3-store';
-import type { Upload } from '@tus/utils';
+import { ERRORS, TUS_RESUMABLE, Upload } from '@tus/utils';
 import type { Config } from '../config.ts';
 import {
   type ByteRange,
+  type ContentRecord,
+  type ContentRefs,
   expireOnlyUnfinished,
   StorageError,
   type StoredContent,
@@ -20,8 +26,128 @@ import {
 
 type S3Options = NonNullable<Config['s3']>;
 
-/** @tus/s3-store with two gaps closed: empty uploads and the incomplete tail on termination. */
+const REFS_PREFIX = 'refs/';
+
+/** References as small JSON objects: `refs/<owner>/<uploadId>`. */
+class S3ContentRefs implements ContentRefs {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  private key(owner: string, uploadId: string): string {
+    return `${REFS_PREFIX}${owner}/${uploadId}`;
+  }
+
+  async add(owner: string, uploadId: string, record: ContentRecord): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key(owner, uploadId),
+        Body: JSON.stringify(record),
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  async get(owner: string, uploadId: string): Promise<ContentRecord | undefined> {
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(owner, uploadId) }),
+      );
+      return JSON.parse((await object.Body?.transformToString()) ?? '');
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async remove(owner: string, uploadId: string): Promise<void> {
+    await this.client.send(
+      new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(owner, uploadId) }),
+    );
+  }
+
+  async count(owner: string): Promise<number> {
+    const listed = await this.client.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: `${REFS_PREFIX}${owner}/`,
+        MaxKeys: 2,
+      }),
+    );
+    return listed.KeyCount ?? 0;
+  }
+
+  async *all() {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: REFS_PREFIX,
+          ContinuationToken: token,
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        const [owner, uploadId] = (object.Key ?? '').slice(REFS_PREFIX.length).split('/');
+        if (!owner || !uploadId) continue;
+        const record = await this.get(owner, uploadId);
+        if (record) yield { owner, uploadId, record };
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+}
+
+/** A linked upload's record names the owner whose bytes it shares in `storage.path`. */
+function linkedOwner(upload: Upload, id: string): string | undefined {
+  const owner = upload.storage?.path;
+  return owner && owner !== id ? owner : undefined;
+}
+
+/**
+ * @tus/s3-store with linked (deduplicated) uploads, and two gaps closed: empty uploads and the
+ * incomplete tail on termination.
+ */
 class TusS3Store extends S3Store {
+  /** A linked upload is finished and has no multipart upload to list. */
+  override async getUpload(id: string): Promise<Upload> {
+    const { file } = await this.getMetadata(id).catch(() => {
+      throw ERRORS.FILE_NOT_FOUND;
+    });
+    if (linkedOwner(file, id)) return new Upload({ ...file, offset: file.size ?? 0 });
+    return super.getUpload(id);
+  }
+
+  async contentKeyOf(id: string): Promise<string> {
+    const { file } = await this.getMetadata(id);
+    return linkedOwner(file, id) ?? id;
+  }
+
+  /** Writes `<id>.info` in S3Store's own format, finished, with the owner as storage path. */
+  async saveLinked(upload: Upload, owner: string): Promise<void> {
+    const record = new Upload({
+      ...upload,
+      offset: upload.size ?? 0,
+      creation_date: upload.creation_date ?? new Date().toISOString(),
+      storage: { type: 's3', path: owner, bucket: this.bucket },
+    });
+    await this.client.putObject({
+      Bucket: this.bucket,
+      Key: this.infoKey(upload.id),
+      Body: JSON.stringify(record),
+      Tagging: this.useCompleteTag('true'),
+      Metadata: { 'upload-id': '', 'tus-version': TUS_RESUMABLE },
+    });
+    await this.clearCache(upload.id);
+  }
+
+  async removeRecord(id: string): Promise<void> {
+    await this.client.deleteObject({ Bucket: this.bucket, Key: this.infoKey(id) });
+    await this.clearCache(id);
+  }
+
   /** A 0-byte upload is finished at creation, but nothing would complete its multipart upload. */
   override async create(upload: Upload): Promise<Upload> {
     const created = await super.create(upload);
@@ -37,6 +163,11 @@ class TusS3Store extends S3Store {
 
   /** Termination also removes the incomplete tail (`<id>.part`), which S3Store leaves behind. */
   override async remove(id: string): Promise<void> {
+    const { file } = await this.getMetadata(id).catch(() => {
+      throw ERRORS.FILE_NOT_FOUND;
+    });
+    // A linked upload has no bytes and no multipart upload of its own.
+    if (linkedOwner(file, id)) return this.removeRecord(id);
     await super.remove(id);
     await this.deleteIncompletePart(id);
   }
@@ -48,6 +179,7 @@ export class S3Storage implements UploadStorage {
   readonly datastore: TusS3Store;
   readonly description: string;
   readonly client: S3Client;
+  readonly refs: S3ContentRefs;
   private readonly options: S3Options;
 
   constructor(options: S3Options & { expirySeconds: number }) {
@@ -69,6 +201,7 @@ export class S3Storage implements UploadStorage {
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
       s3ClientConfig: { ...clientConfig, bucket: options.bucket },
     });
+    this.refs = new S3ContentRefs(this.client, options.bucket);
     expireOnlyUnfinished(this.datastore);
   }
 
@@ -105,7 +238,7 @@ export class S3Storage implements UploadStorage {
     if (!upload || upload.size === undefined || upload.offset !== upload.size) return undefined;
     try {
       const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.options.bucket, Key: id }),
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: linkedOwner(upload, id) ?? id }),
       );
       return {
         size: head.ContentLength ?? 0,
@@ -123,7 +256,7 @@ export class S3Storage implements UploadStorage {
     const response = await this.client.send(
       new GetObjectCommand({
         Bucket: this.options.bucket,
-        Key: id,
+        Key: await this.contentKeyOf(id),
         Range: range ? `bytes=${range.start}-${range.end}` : undefined,
       }),
       { abortSignal: signal },
@@ -133,6 +266,39 @@ export class S3Storage implements UploadStorage {
 
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  contentKeyOf(id: string): Promise<string> {
+    return this.datastore.contentKeyOf(id);
+  }
+
+  async contentSize(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }),
+      );
+      return head.ContentLength;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  createLinked(upload: Upload, owner: string): Promise<void> {
+    return this.datastore.saveLinked(upload, owner);
+  }
+
+  removeRecord(id: string): Promise<void> {
+    return this.datastore.removeRecord(id);
+  }
+
+  async removeContent(key: string): Promise<void> {
+    await this.client.send(
+      new DeleteObjectsCommand({
+        Bucket: this.options.bucket,
+        Delete: { Objects: [{ Key: key }, { Key: `${key}.part` }] },
+      }),
+    );
   }
 
   /** Turns an SDK error into one line a person running the server can act on. */

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { DataStore } from '@tus/utils';
+import type { DataStore, Upload } from '@tus/utils';
 
 /** What the download side needs to know about a finished upload's bytes. */
 export type StoredContent = {
@@ -10,6 +10,22 @@ export type StoredContent = {
   /** The upload's tus metadata (filename, filetype, …) as the client sent it. */
   metadata: Record<string, string | null>;
 };
+
+/** The server-computed digests of a finished upload's bytes, kept with every reference to them. */
+export type ContentRecord = { sha256: string; md5: string; size: number };
+
+/**
+ * Which uploads use which stored content, kept in storage itself so it survives a Redis flush:
+ * content stays while any reference remains. `owner` is the key the bytes live under.
+ */
+export interface ContentRefs {
+  add(owner: string, uploadId: string, record: ContentRecord): Promise<void>;
+  get(owner: string, uploadId: string): Promise<ContentRecord | undefined>;
+  remove(owner: string, uploadId: string): Promise<void>;
+  count(owner: string): Promise<number>;
+  /** Every reference in storage, for rebuilding the index. */
+  all(): AsyncIterable<{ owner: string; uploadId: string; record: ContentRecord }>;
+}
 
 /** An inclusive byte range, as HTTP ranges are written. */
 export type ByteRange = { start: number; end: number };
@@ -32,6 +48,19 @@ export interface UploadStorage {
   /** Streams the content (or the inclusive range of it); destroying the stream stops the read. */
   read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   close(): Promise<void>;
+
+  // Shared content (dedupe): several uploads may read the bytes stored under one owner's key.
+  readonly refs: ContentRefs;
+  /** The key an upload's bytes live under: its own id, or the owner it was linked to. */
+  contentKeyOf(id: string): Promise<string>;
+  /** Size of the bytes stored under a content key, or undefined when they are gone. */
+  contentSize(key: string): Promise<number | undefined>;
+  /** Writes a finished upload record whose bytes are the owner's; replaces any record of that id. */
+  createLinked(upload: Upload, owner: string): Promise<void>;
+  /** Deletes an upload's record (state) but leaves the bytes under its key. */
+  removeRecord(id: string): Promise<void>;
+  /** Deletes the bytes stored under a content key. */
+  removeContent(key: string): Promise<void>;
 }
 
 /** A storage failure that start-up reports as one line, without a stack trace. */

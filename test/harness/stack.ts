@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -58,6 +58,12 @@ export function randomContent(size: number): Buffer {
   return randomBytes(size);
 }
 
+/** Where an upload's bytes are stored: its own key, or the owner it shares content with (dedupe). */
+function contentKey(id: string, record: { storage?: { path?: string } }): string {
+  const owner = record.storage?.path;
+  return owner && !owner.includes('/') ? owner : id;
+}
+
 /**
  * One storage for one test file: the server environment that selects it and direct access to
  * what it holds, so tests compare what was sent with what storage really has.
@@ -65,7 +71,7 @@ export function randomContent(size: number): Buffer {
 export type TestStorage = {
   kind: StorageKind;
   env: NodeJS.ProcessEnv;
-  /** sha256 of the stored bytes of upload `id`. */
+  /** sha256 of the stored bytes of upload `id`, read straight from storage. */
   storedSha256(id: string): Promise<string>;
   /** Every object or file the storage holds (names), and unfinished multipart uploads. */
   inventory(): Promise<string[]>;
@@ -78,7 +84,10 @@ export function createTestStorage(kind: StorageKind): TestStorage {
     return {
       kind,
       env: { DATA_DIR: dir },
-      storedSha256: (id) => sha256OfStream(createReadStream(path.join(dir, id))),
+      async storedSha256(id) {
+        const record = JSON.parse(await readFile(path.join(dir, `${id}.json`), 'utf8'));
+        return sha256OfStream(createReadStream(path.join(dir, contentKey(id, record))));
+      },
       inventory: async () => (await readdir(dir)).sort(),
       cleanup: async () => rmSync(dir, { recursive: true, force: true }),
     };
@@ -101,7 +110,11 @@ export function createTestStorage(kind: StorageKind): TestStorage {
       S3_SECRET_ACCESS_KEY: services.s3SecretAccessKey,
     },
     async storedSha256(id) {
-      const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: id }));
+      const info = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${id}.info` }));
+      const record = JSON.parse((await info.Body?.transformToString()) ?? '{}');
+      const object = await client.send(
+        new GetObjectCommand({ Bucket: bucket, Key: contentKey(id, record) }),
+      );
       return sha256OfStream(object.Body as Readable);
     },
     async inventory() {

@@ -1,0 +1,229 @@
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Locker } from '@tus/utils';
+import { Upload } from '@tus/utils';
+import type { Logger } from '../../server/logger.ts';
+import type { ContentRecord, UploadStorage } from '../../server/storage/types.ts';
+import type { HookRejection } from '../validateMetadata.ts';
+import type { ContentIndex, HashAlgorithm, IndexEntry } from './contentIndex.ts';
+import { ContentHasher, type HashStateStore } from './hashState.ts';
+
+export type DedupeParts = {
+  storage: UploadStorage;
+  index: ContentIndex;
+  hashStates: HashStateStore;
+  locker: Locker;
+  logger: Logger;
+};
+
+/** The status the tus checksum extension uses when the bytes do not match the checksum. */
+export const CHECKSUM_MISMATCH = 460;
+
+type Claims = Partial<Record<HashAlgorithm, string>>;
+
+function claimsOf(metadata: Upload['metadata']): Claims {
+  const claims: Claims = {};
+  if (metadata?.sha256) claims.sha256 = metadata.sha256;
+  if (metadata?.md5) claims.md5 = metadata.md5;
+  return claims;
+}
+
+/**
+ * Content-hash dedupe. The server hashes every byte it stores, indexes only digests it computed,
+ * and lets uploads share stored content through references kept in storage.
+ */
+export class Dedupe {
+  constructor(private readonly parts: DedupeParts) {}
+
+  /** Serialises every change to one content's references, index entry and bytes. */
+  private async withContentLock<T>(sha256: string, work: () => Promise<T>): Promise<T> {
+    const lock = this.parts.locker.newLock(`content-${sha256}`);
+    await lock.lock(new AbortController().signal, () => undefined);
+    try {
+      return await work();
+    } finally {
+      await lock.unlock();
+    }
+  }
+
+  /** Index problems never fail an upload: they make dedupe miss. */
+  private async safely<T>(what: string, work: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await work();
+    } catch (error) {
+      this.parts.logger.warn(
+        { err: { message: (error as Error).message } },
+        `dedupe: ${what} failed`,
+      );
+      return undefined;
+    }
+  }
+
+  /** An index entry counts only while its bytes are still in storage; a stale one is dropped. */
+  private async liveEntry(entry: IndexEntry | undefined): Promise<IndexEntry | undefined> {
+    if (!entry) return undefined;
+    if ((await this.parts.storage.contentSize(entry.owner)) === entry.size) return entry;
+    await this.safely('removing a stale entry', () => this.parts.index.remove(entry));
+    return undefined;
+  }
+
+  /** The stored content a creation request may reuse: same claimed digest and same length. */
+  async findHit(size: number, metadata: Upload['metadata']): Promise<IndexEntry | undefined> {
+    for (const [algorithm, digest] of Object.entries(claimsOf(metadata)) as [
+      HashAlgorithm,
+      string,
+    ][]) {
+      const entry = await this.safely('lookup', () => this.parts.index.lookup(algorithm, digest));
+      if (entry && entry.size === size && (await this.liveEntry(entry))) return entry;
+    }
+    return undefined;
+  }
+
+  /** Creates a finished upload that shares the entry's bytes; undefined if they vanished meanwhile. */
+  async createLinkedUpload(upload: Upload, entry: IndexEntry): Promise<Upload | undefined> {
+    return this.withContentLock(entry.sha256, async () => {
+      if ((await this.parts.storage.contentSize(entry.owner)) !== entry.size) return undefined;
+      const record: ContentRecord = { sha256: entry.sha256, md5: entry.md5, size: entry.size };
+      await this.parts.storage.refs.add(entry.owner, upload.id, record);
+      await this.parts.storage.createLinked(upload, entry.owner);
+      return new Upload({ ...upload, offset: entry.size });
+    });
+  }
+
+  /**
+   * Hashes the bytes of a write as they pass to storage, resuming the saved state when the write
+   * continues where it left off. Without a matching state the bytes pass unhashed, and the
+   * digest is computed from storage when the upload finishes.
+   */
+  async hashWrite(
+    id: string,
+    offset: number,
+    src: Readable,
+    write: (stream: Readable) => Promise<number>,
+  ): Promise<number> {
+    const { hashStates } = this.parts;
+    const saved =
+      offset === 0 ? undefined : await this.safely('reading hash state', () => hashStates.get(id));
+    const hasher =
+      offset === 0
+        ? await ContentHasher.fresh()
+        : saved?.offset === offset
+          ? await ContentHasher.resume(saved)
+          : undefined;
+    if (!hasher) return write(src);
+
+    const tap = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        hasher.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    const piped = pipeline(src, tap).catch(() => undefined);
+    let newOffset: number;
+    try {
+      newOffset = await write(tap);
+    } catch (error) {
+      await this.safely('dropping hash state', () => hashStates.delete(id));
+      throw error;
+    }
+    await piped;
+    // The state is kept only if it covers exactly what storage now holds.
+    if (newOffset === hasher.offset) {
+      await this.safely('saving hash state', () => hashStates.set(id, hasher.save()));
+    } else {
+      await this.safely('dropping hash state', () => hashStates.delete(id));
+    }
+    return newOffset;
+  }
+
+  /** The digests of a finished upload: from the saved state, or read back from storage. */
+  private async digestOf(upload: Upload): Promise<ContentRecord> {
+    const saved = await this.safely('reading hash state', () =>
+      this.parts.hashStates.get(upload.id),
+    );
+    if (saved && saved.offset === upload.size) return (await ContentHasher.resume(saved)).digest();
+    this.parts.logger.info(
+      { uploadId: upload.id },
+      'dedupe: no hash state, reading the upload back',
+    );
+    const hasher = await ContentHasher.fresh();
+    for await (const chunk of await this.parts.storage.read(upload.id))
+      hasher.update(chunk as Buffer);
+    return hasher.digest();
+  }
+
+  /**
+   * onUploadFinish: checks the client's claimed digests against the stored bytes, then indexes
+   * them or, when the same content is already stored, links this upload to it and frees the copy.
+   */
+  async finish(upload: Upload): Promise<HookRejection | undefined> {
+    const { storage, index, hashStates } = this.parts;
+    const digest = await this.digestOf(upload);
+    await this.safely('dropping hash state', () => hashStates.delete(upload.id));
+
+    const claims = claimsOf(upload.metadata);
+    const mismatched = (Object.keys(claims) as HashAlgorithm[]).filter(
+      (a) => claims[a] !== digest[a],
+    );
+    if (mismatched.length > 0) {
+      // The bytes are not what the client said they are: they are never served or indexed.
+      await storage.datastore.remove(upload.id);
+      return {
+        status_code: CHECKSUM_MISMATCH,
+        body: `Checksum Mismatch: the received bytes do not match the ${mismatched.join(' and ')} in Upload-Metadata\n`,
+      };
+    }
+
+    await this.withContentLock(digest.sha256, async () => {
+      const existing = await this.liveEntry(
+        await this.safely('lookup', () => index.lookup('sha256', digest.sha256)),
+      );
+      if (existing && existing.owner !== upload.id) {
+        await storage.refs.add(existing.owner, upload.id, digest);
+        await storage.createLinked(upload, existing.owner);
+        await storage.removeContent(upload.id);
+        return;
+      }
+      await storage.refs.add(upload.id, upload.id, digest);
+      await this.safely('indexing', () => index.put({ ...digest, owner: upload.id }));
+    });
+    return undefined;
+  }
+
+  /**
+   * Terminates an upload without breaking others that share its bytes: the bytes go only with
+   * the last reference. Returns false when the upload holds no reference (never finished).
+   */
+  async remove(id: string): Promise<boolean> {
+    const { storage, index } = this.parts;
+    const owner = await storage.contentKeyOf(id).catch(() => id);
+    const record = await storage.refs.get(owner, id);
+    if (!record) return false;
+    await this.withContentLock(record.sha256, async () => {
+      await storage.refs.remove(owner, id);
+      const left = await storage.refs.count(owner);
+      if (owner === id && left === 0) {
+        await storage.datastore.remove(id);
+      } else {
+        await storage.removeRecord(id);
+        if (left === 0) await storage.removeContent(owner);
+      }
+      if (left === 0) await this.safely('unindexing', () => index.remove({ ...record, owner }));
+    });
+    return true;
+  }
+
+  /** Rebuilds the index from the references kept in storage; returns how many entries it wrote. */
+  async reindex(): Promise<number> {
+    const seen = new Set<string>();
+    let written = 0;
+    for await (const { owner, record } of this.parts.storage.refs.all()) {
+      if (seen.has(owner)) continue;
+      seen.add(owner);
+      if ((await this.parts.storage.contentSize(owner)) !== record.size) continue;
+      await this.parts.index.put({ ...record, owner });
+      written += 1;
+    }
+    return written;
+  }
+}

@@ -1,0 +1,95 @@
+import { Metadata, Uid, Upload } from '@tus/utils';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Dedupe } from '../hooks/dedupe/Dedupe.ts';
+import { checkUploadMetadata } from '../hooks/validateMetadata.ts';
+import type { Logger } from './logger.ts';
+import type { UploadStorage } from './storage/types.ts';
+
+const TUS_HEADERS = {
+  'Tus-Resumable': '1.0.0',
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable',
+};
+
+type DedupeRouteParts = { dedupe: Dedupe; storage: UploadStorage; logger: Logger; maxSize: number };
+
+/** Requests the dedupe routes cannot answer go on to tus unchanged, errors included. */
+function orTus(
+  logger: Logger,
+  handler: (req: Request, res: Response) => Promise<boolean>,
+): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    handler(req, res).then(
+      (handled) => {
+        if (!handled) next();
+      },
+      (error: Error) => {
+        logger.warn({ err: { message: error.message } }, 'dedupe: falling back to a normal upload');
+        if (!res.headersSent) next();
+      },
+    );
+  };
+}
+
+/**
+ * POST /files/ announcing a sha256 or md5 the index holds, with the same length: the upload is
+ * created finished, sharing the stored bytes, and the client needs to send nothing.
+ */
+export function dedupeCreation({ dedupe, logger, maxSize }: DedupeRouteParts): RequestHandler {
+  return orTus(logger, async (req, res) => {
+    const length = req.get('upload-length');
+    const rawMetadata = req.get('upload-metadata');
+    if (req.method !== 'POST' || !length || !rawMetadata || !/^\d+$/.test(length)) return false;
+    if (req.get('upload-concat')) return false;
+    const size = Number(length);
+    if (maxSize > 0 && size > maxSize) return false;
+    let metadata: Upload['metadata'];
+    try {
+      metadata = Metadata.parse(rawMetadata);
+    } catch {
+      return false;
+    }
+    const upload = new Upload({ id: Uid.rand(), size, offset: 0, metadata });
+    if (checkUploadMetadata(upload)) return false;
+
+    const entry = await dedupe.findHit(size, upload.metadata);
+    if (!entry) return false;
+    upload.creation_date = new Date().toISOString();
+    const linked = await dedupe.createLinkedUpload(upload, entry);
+    if (!linked) return false;
+    logger.info(
+      { uploadId: upload.id, owner: entry.owner, size },
+      'dedupe hit: upload created finished',
+    );
+    res
+      .status(201)
+      .set({
+        ...TUS_HEADERS,
+        Location: `${req.protocol}://${req.get('host')}/files/${upload.id}`,
+        'Upload-Offset': String(size),
+      })
+      .end();
+    return true;
+  });
+}
+
+/**
+ * A client that ignores the creation response's Upload-Offset (stock tus-js-client) PATCHes at
+ * offset 0 next. For an upload created finished by dedupe, the answer is its final offset and
+ * the body is not stored.
+ */
+export function dedupeLinkedPatch({ storage, logger }: DedupeRouteParts): RequestHandler {
+  return orTus(logger, async (req, res) => {
+    const id = String(req.params.id);
+    if (req.method !== 'PATCH' || req.get('upload-offset') !== '0') return false;
+    if ((await storage.contentKeyOf(id).catch(() => id)) === id) return false;
+    const upload = await storage.datastore.getUpload(id);
+    // The body is not stored: Node discards what is still arriving once the answer is sent.
+    // (Closing the connection instead makes clients fail the request with EPIPE.)
+    res
+      .status(204)
+      .set({ ...TUS_HEADERS, 'Upload-Offset': String(upload.size ?? 0) })
+      .end();
+    return true;
+  });
+}

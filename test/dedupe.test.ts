@@ -1,0 +1,291 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Redis } from 'ioredis';
+import { Upload } from 'tus-js-client';
+import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import {
+  createTestStorage,
+  randomContent,
+  type StorageKind,
+  sha256,
+  type TestStorage,
+  testServices,
+} from './harness/stack.ts';
+import {
+  encodeMetadata,
+  head,
+  idOf,
+  patch,
+  TUS,
+  tusClientUpload,
+} from './harness/tus.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MIB = 1024 * 1024;
+const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
+
+/** Raw creation POST; returns status, URL and the Upload-Offset the server answered with. */
+async function post(base: string, length: number, metadata: Record<string, string>) {
+  const res = await fetch(`${base}/files/`, {
+    method: 'POST',
+    headers: {
+      ...TUS,
+      'Upload-Length': String(length),
+      ...(Object.keys(metadata).length > 0 ? { 'Upload-Metadata': encodeMetadata(metadata) } : {}),
+    },
+  });
+  return {
+    status: res.status,
+    url: new URL(res.headers.get('location') ?? '', base).toString(),
+    offset: res.headers.get('upload-offset'),
+  };
+}
+
+/** Uploads with raw requests in one PATCH; resolves with the PATCH response. */
+async function rawUpload(base: string, data: Buffer, metadata: Record<string, string>) {
+  const created = await post(base, data.length, metadata);
+  const res = await patch(created.url, 0, data);
+  return { url: created.url, status: res.status, body: await res.text() };
+}
+
+/** Names of stored content objects or files: not state, not references, not tails. */
+async function contentCopies(storage: TestStorage): Promise<string[]> {
+  return (await storage.inventory()).filter((name) => /^[0-9a-f]{32}$/.test(name));
+}
+
+type Setup = { name: string; kind: StorageKind; redis: boolean };
+const SETUPS: Setup[] = [
+  { name: 'embedded default (file store, in-process index)', kind: 'file', redis: false },
+  { name: 'MinIO + Redis', kind: 's3', redis: true },
+];
+
+describe.each(SETUPS)('dedupe on $name', ({ kind, redis: useRedis }) => {
+  let storage: TestStorage;
+  let server: ServerProcess;
+  let redis: Redis | undefined;
+  let env: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    storage = createTestStorage(kind);
+    const redisDb = useRedis
+      ? `${testServices().redisUrl.replace(/\/\d+$/, '')}/${kind === 's3' ? 3 : 4}`
+      : '';
+    env = { ...storage.env, ...(useRedis ? { REDIS_URL: redisDb } : {}) };
+    if (useRedis) {
+      redis = new Redis(redisDb);
+      await redis.flushdb();
+    }
+    server = await startServer(env);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    redis?.disconnect();
+    await storage?.cleanup();
+  });
+
+  test('a POST announcing a known sha256 and the same length is created finished; nothing is sent', async () => {
+    const data = randomContent(3 * MIB + 11);
+    const first = await rawUpload(server.url, data, { sha256: sha256(data), filename: 'a.bin' });
+    expect(first.status).toBe(204);
+
+    const hit = await post(server.url, data.length, {
+      sha256: sha256(data),
+      filename: 'again.bin',
+    });
+    expect(hit.status).toBe(201);
+    expect(hit.offset).toBe(String(data.length));
+    const state = await head(hit.url);
+    expect(state.headers.get('upload-offset')).toBe(String(data.length));
+    expect(state.headers.get('upload-length')).toBe(String(data.length));
+    expect(await storage.storedSha256(idOf(hit.url))).toBe(sha256(data));
+    expect(await contentCopies(storage)).toContain(idOf(first.url));
+    expect(await contentCopies(storage)).not.toContain(idOf(hit.url));
+  });
+
+  test('the same works with md5', async () => {
+    const data = randomContent(70_000);
+    await rawUpload(server.url, data, { md5: md5(data) });
+    const hit = await post(server.url, data.length, { md5: md5(data) });
+    expect(hit.status).toBe(201);
+    expect(hit.offset).toBe(String(data.length));
+    expect(await storage.storedSha256(idOf(hit.url))).toBe(sha256(data));
+  });
+
+  test('uploads that claimed no hash are indexed by the digests the server computed', async () => {
+    const data = randomContent(5000);
+    await rawUpload(server.url, data, {});
+    const hit = await post(server.url, data.length, { sha256: sha256(data) });
+    expect(hit.offset).toBe(String(data.length));
+  });
+
+  test('the same hash with a different length is a miss', async () => {
+    const data = randomContent(4000);
+    await rawUpload(server.url, data, { sha256: sha256(data) });
+    const miss = await post(server.url, data.length + 1, { sha256: sha256(data) });
+    expect(miss.status).toBe(201);
+    expect(miss.offset).toBeNull();
+    expect((await head(miss.url)).headers.get('upload-offset')).toBe('0');
+  });
+
+  test('stock tus-js-client on a hit succeeds, bytes equal, storage keeps one copy', async () => {
+    const data = randomContent(6 * MIB);
+    await tusClientUpload(server.url, data, { metadata: { sha256: sha256(data) } });
+    const copiesBefore = await contentCopies(storage);
+
+    // Default options: no retries are turned off, nothing is tuned.
+    let sent = 0;
+    const url = await new Promise<string>((resolve, reject) => {
+      const upload = new Upload(data, {
+        endpoint: `${server.url}/files/`,
+        metadata: { sha256: sha256(data) },
+        onProgress: (bytes) => {
+          sent = Math.max(sent, bytes);
+        },
+        onError: reject,
+        onSuccess: () => resolve(upload.url ?? ''),
+      });
+      upload.start();
+    });
+    expect((await head(url)).headers.get('upload-offset')).toBe(String(data.length));
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+    expect(await contentCopies(storage)).toEqual(copiesBefore);
+    process.stdout.write(
+      `dedupe ${kind}: tus-js-client sent ${sent} of ${data.length} body bytes on a hit\n`,
+    );
+  });
+
+  test('a client claiming the wrong sha256 gets 460, nothing is indexed, an honest upload is stored right', async () => {
+    const a = randomContent(2 * MIB);
+    const b = randomContent(2 * MIB);
+    const lie = await rawUpload(server.url, b, { sha256: sha256(a) });
+    expect(lie.status).toBe(460);
+    expect(lie.body).toMatch(/sha256/);
+    expect((await head(lie.url)).status).toBe(404);
+
+    const honest = await post(server.url, a.length, { sha256: sha256(a) });
+    expect(honest.offset).toBeNull();
+    expect((await patch(honest.url, 0, a)).status).toBe(204);
+    expect(await storage.storedSha256(idOf(honest.url))).toBe(sha256(a));
+
+    const hit = await post(server.url, a.length, { sha256: sha256(a) });
+    expect(hit.offset).toBe(String(a.length));
+    expect(await storage.storedSha256(idOf(hit.url))).toBe(sha256(a));
+  });
+
+  test('a wrong md5 is caught across several PATCHes too', async () => {
+    const data = randomContent(3 * MIB);
+    const created = await post(server.url, data.length, { md5: md5(randomContent(10)) });
+    expect((await patch(created.url, 0, data.subarray(0, MIB))).status).toBe(204);
+    expect((await patch(created.url, MIB, data.subarray(MIB, 2 * MIB))).status).toBe(204);
+    expect((await patch(created.url, 2 * MIB, data.subarray(2 * MIB))).status).toBe(460);
+    expect((await head(created.url)).status).toBe(404);
+  });
+
+  test('deleting the first upload keeps the deduplicated one; deleting both frees the content', async () => {
+    const data = randomContent(MIB + 3);
+    const first = await rawUpload(server.url, data, { sha256: sha256(data) });
+    const second = await post(server.url, data.length, { sha256: sha256(data) });
+    expect(second.offset).toBe(String(data.length));
+
+    expect((await fetch(first.url, { method: 'DELETE', headers: TUS })).status).toBe(204);
+    expect((await head(first.url)).status).toBe(404);
+    expect((await head(second.url)).headers.get('upload-offset')).toBe(String(data.length));
+    expect(await storage.storedSha256(idOf(second.url))).toBe(sha256(data));
+    // The bytes are still shared, so a third upload of them is still a hit.
+    const third = await post(server.url, data.length, { sha256: sha256(data) });
+    expect(third.offset).toBe(String(data.length));
+
+    for (const url of [second.url, third.url]) {
+      expect((await fetch(url, { method: 'DELETE', headers: TUS })).status).toBe(204);
+    }
+    const left = (await storage.inventory()).filter((name) =>
+      [first.url, second.url, third.url].some((url) => name.includes(idOf(url))),
+    );
+    expect(left).toEqual([]);
+    const after = await post(server.url, data.length, { sha256: sha256(data) });
+    expect(after.offset).toBeNull();
+  });
+
+  test('ten clients uploading the same new content at once all succeed and one entry remains', async () => {
+    const data = randomContent(2 * MIB + 5);
+    const copiesBefore = (await contentCopies(storage)).length;
+    const urls = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        tusClientUpload(server.url, data, { metadata: { sha256: sha256(data) }, chunkSize: MIB }),
+      ),
+    );
+    for (const url of urls) expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+    // Copies that finished after the first were linked to it and freed.
+    expect((await contentCopies(storage)).length).toBe(copiesBefore + 1);
+    if (redis) {
+      const keys = await redis.keys(`*${sha256(data)}*`);
+      expect(keys).toHaveLength(1);
+      const entry = JSON.parse((await redis.get(keys[0] ?? '')) ?? '{}');
+      expect(entry).toMatchObject({ sha256: sha256(data), md5: md5(data), size: data.length });
+      expect(urls.map(idOf)).toContain(entry.owner);
+    }
+    const hit = await post(server.url, data.length, { sha256: sha256(data) });
+    expect(hit.offset).toBe(String(data.length));
+  });
+
+  test('a lost index is rebuilt from storage: flush/restart → miss or hit after reindex', async () => {
+    const data = randomContent(100_000);
+    await rawUpload(server.url, data, { sha256: sha256(data) });
+    if (redis) {
+      await redis.flushdb();
+      expect((await post(server.url, data.length, { sha256: sha256(data) })).offset).toBeNull();
+      await promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/reindex.ts'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH, ...env },
+      });
+    } else {
+      // The in-process index is rebuilt from storage at start.
+      await server.stop();
+      server = await startServer(env);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect((await post(server.url, data.length, { sha256: sha256(data) })).offset).toBe(
+      String(data.length),
+    );
+  });
+});
+
+describe('dedupe off', () => {
+  test('DEDUPE=off never answers a creation as finished', async () => {
+    const storage = createTestStorage('file');
+    const server = await startServer({ ...storage.env, DEDUPE: 'off' });
+    try {
+      const data = randomContent(1000);
+      await rawUpload(server.url, data, { sha256: sha256(data) });
+      const again = await post(server.url, data.length, { sha256: sha256(data) });
+      expect(again.status).toBe(201);
+      expect(again.offset).toBeNull();
+    } finally {
+      await server.stop();
+      await storage.cleanup();
+    }
+  });
+});
+
+describe('dedupe with Redis unreachable', () => {
+  test('uploads still work and the claimed hash is still verified', async () => {
+    const storage = createTestStorage('file');
+    const server = await startServer({ ...storage.env, REDIS_URL: 'redis://127.0.0.1:1/0' });
+    try {
+      const data = randomContent(MIB);
+      const url = await tusClientUpload(server.url, data, { metadata: { sha256: sha256(data) } });
+      expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+      const again = await post(server.url, data.length, { sha256: sha256(data) });
+      expect(again.offset).toBeNull();
+      const lie = await rawUpload(server.url, randomContent(10), { sha256: sha256(data) });
+      expect(lie.status).toBe(460);
+    } finally {
+      await server.stop();
+      await storage.cleanup();
+    }
+  });
+});
