@@ -15,14 +15,7 @@ import {
   type TestStorage,
   testServices,
 } from './harness/stack.ts';
-import {
-  encodeMetadata,
-  head,
-  idOf,
-  patch,
-  TUS,
-  tusClientUpload,
-} from './harness/tus.ts';
+import { encodeMetadata, head, idOf, patch, TUS, tusClientUpload } from './harness/tus.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MIB = 1024 * 1024;
