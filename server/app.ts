@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EVENTS, type Server as TusServer, type Upload } from '@tus/server';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import { pinoHttp } from 'pino-http';
+import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { tusGuards } from './tusGuards.ts';
@@ -10,6 +11,9 @@ export type AppParts = {
   tus: TusServer;
   logger: Logger;
   readiness: ReadinessCheck;
+  download: DownloadHandler;
+  /** Middleware that may answer a creation (or a PATCH) before tus does: dedupe hits. */
+  beforeTus?: { creation: RequestHandler; upload: RequestHandler };
 };
 
 /** The id a creation request was given, kept on the Node request for its log line. */
@@ -23,7 +27,7 @@ function uploadIdOf(req: IncomingMessage): string | undefined {
 }
 
 /** The HTTP surface: health, readiness and the tus routes. */
-export function createApp({ tus, logger, readiness }: AppParts): Express {
+export function createApp({ tus, logger, readiness, beforeTus, download }: AppParts): Express {
   tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
     const nodeReq = req.runtime?.node?.req;
     if (nodeReq) createdIds.set(nodeReq, upload.id);
@@ -65,9 +69,17 @@ export function createApp({ tus, logger, readiness }: AppParts): Express {
     }
   });
 
+  // GET, and a HEAD without Tus-Resumable, download the upload; a HEAD with it is the tus HEAD.
+  app.get('/files/:id', (req, res, next) => {
+    const isDownload = req.method === 'GET' || req.get('tus-resumable') === undefined;
+    if (isDownload && req.get('x-http-method-override') === undefined)
+      return download.handle(req, res);
+    next();
+  });
   const handleTus = (req: express.Request, res: express.Response) => tus.handle(req, res);
-  app.all('/files', tusGuards, handleTus);
-  app.all('/files/:id', tusGuards, handleTus);
+  const pass: RequestHandler = (_req, _res, next) => next();
+  app.all('/files', tusGuards, beforeTus?.creation ?? pass, handleTus);
+  app.all('/files/:id', tusGuards, beforeTus?.upload ?? pass, handleTus);
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -1,11 +1,19 @@
-import { MemoryLocker, Server as TusServer } from '@tus/server';
+import type { MetadataValue } from '@tus/s3-store';
+import { ERRORS, IoRedisKvStore, MemoryLocker, Server as TusServer } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
+import { DownloadHandler } from '../download/DownloadHandler.ts';
+import { MemoryContentIndex, RedisContentIndex } from '../hooks/dedupe/contentIndex.ts';
+import { Dedupe } from '../hooks/dedupe/Dedupe.ts';
+import { DedupeStore } from '../hooks/dedupe/DedupeStore.ts';
+import { MemoryHashStateStore, RedisHashStateStore } from '../hooks/dedupe/hashState.ts';
 import { createHooks } from '../hooks/index.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
-import { type ExpirySweep, startExpirySweep } from './expiry.ts';
+import { dedupeCreation, dedupeLinkedPatch } from './dedupeRoutes.ts';
+import { type ExpirySweep, redisLeadership, soleInstance, startExpirySweep } from './expiry.ts';
 import { DrainableLocker } from './lockers/DrainableLocker.ts';
+import { LOCK_ERRORS, RedisLocker } from './lockers/RedisLocker.ts';
 import type { Logger } from './logger.ts';
 import { createReadinessCheck } from './readiness.ts';
 import { FileStorage } from './storage/filestorage.ts';
@@ -21,17 +29,20 @@ export type Composition = {
   locker: DrainableLocker;
   redis?: Redis;
   tus: TusServer;
+  dedupe: Dedupe;
   /** One line that says what this instance runs on. */
   summary: string;
-  startBackground(): void;
+  /** Connects Redis (a failure only warns: readiness reports it) and starts background work. */
+  start(): Promise<void>;
   close(): Promise<void>;
 };
 
-export function createStorage(config: Config): UploadStorage {
+export function createStorage(config: Config, redis?: Redis): UploadStorage {
   const expirySeconds = config.uploadExpirySeconds;
-  return config.s3
-    ? new S3Storage({ ...config.s3, expirySeconds })
-    : new FileStorage({ directory: config.dataDir, expirySeconds });
+  if (!config.s3) return new FileStorage({ directory: config.dataDir, expirySeconds });
+  // With Redis every instance sees the same upload metadata; in-process it would go stale.
+  const metadataCache = redis ? new IoRedisKvStore<MetadataValue>(redis, 'tus:s3meta:') : undefined;
+  return new S3Storage({ ...config.s3, expirySeconds, metadataCache });
 }
 
 function createRedis(url: string, logger: Logger): Redis {
@@ -48,31 +59,62 @@ function createRedis(url: string, logger: Logger): Redis {
 
 /** config → storage → locker → tus server → express app, decided here and only here. */
 export function compose(config: Config, logger: Logger): Composition {
-  const storage = createStorage(config);
   const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
-  const locker = new DrainableLocker(new MemoryLocker());
+  const storage = createStorage(config, redis);
+  // With Redis, locks hold across instances; without it, one instance is all there can be.
+  const redisLocker = redis
+    ? new RedisLocker({
+        redis,
+        ttlMs: config.lockTtlSeconds * 1000,
+        // Long enough to wait out a crashed holder's lease, not much longer.
+        acquireTimeoutMs: (config.lockTtlSeconds + 5) * 1000,
+      })
+    : undefined;
+  const locker = new DrainableLocker(redisLocker ?? new MemoryLocker());
+
+  const hashStateTtl = Math.max(config.uploadExpirySeconds, 86400) + 3600;
+  const dedupe = new Dedupe({
+    storage,
+    index: redis ? new RedisContentIndex(redis) : new MemoryContentIndex(),
+    hashStates: redis ? new RedisHashStateStore(redis, hashStateTtl) : new MemoryHashStateStore(),
+    locker,
+    logger,
+  });
+  const routeParts = { dedupe, storage, logger, maxSize: config.maxUploadSize };
 
   const tus = new TusServer({
     path: '/files',
-    datastore: storage.datastore,
+    // Termination is reference-aware even with dedupe off, so shared bytes are never lost.
+    datastore: new DedupeStore(storage.datastore, dedupe, config.dedupe),
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,
-    ...createHooks(),
+    ...createHooks(config.dedupe ? dedupe : undefined),
     onResponseError(_req, error) {
+      // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
+      if (error === ERRORS.ERR_LOCK_TIMEOUT) return LOCK_ERRORS.TIMEOUT;
       if ('status_code' in error) return undefined;
       logger.error({ err: error }, 'tus request failed');
       return undefined;
     },
   });
 
-  const app = createApp({ tus, logger, readiness: createReadinessCheck(storage, redis) });
+  const app = createApp({
+    tus,
+    logger,
+    readiness: createReadinessCheck(storage, redis),
+    download: new DownloadHandler(storage, logger),
+    beforeTus: config.dedupe
+      ? { creation: dedupeCreation(routeParts), upload: dedupeLinkedPatch(routeParts) }
+      : undefined,
+  });
   let sweep: ExpirySweep | undefined;
 
   const summary = [
     `storage: ${storage.kind === 'file' ? 'embedded default, ' : ''}${storage.description}`,
-    `locks: in-process`,
+    `locks: ${redisLocker ? 'redis' : 'in-process'}`,
     `redis: ${redis ? 'configured' : 'not configured'}`,
+    `dedupe: ${config.dedupe ? `on (index ${redis ? 'in redis' : 'in process, rebuilt from storage at start'})` : 'off'}`,
     `max upload size: ${config.maxUploadSize || 'unlimited'}`,
     `unfinished uploads expire after ${config.uploadExpirySeconds}s`,
   ].join('; ');
@@ -83,17 +125,36 @@ export function compose(config: Config, logger: Logger): Composition {
     locker,
     redis,
     tus,
+    dedupe,
     summary,
-    startBackground() {
-      redis?.connect().catch((error: Error) => {
-        logger.warn({ err: { message: error.message } }, 'redis is not reachable yet');
-      });
+    async start() {
+      try {
+        await redis?.connect();
+        await redisLocker?.listen();
+      } catch (error) {
+        logger.warn({ err: { message: (error as Error).message } }, 'redis is not reachable yet');
+      }
+      // Without Redis the index lives in this process: rebuild it from the references in storage.
+      if (config.dedupe && !redis) {
+        dedupe.reindex().then(
+          (entries) => logger.info({ entries }, 'dedupe index rebuilt from storage'),
+          (error: Error) =>
+            logger.warn({ err: { message: error.message } }, 'dedupe reindex failed'),
+        );
+      }
       if (config.uploadExpirySeconds > 0) {
-        sweep = startExpirySweep(storage.datastore, config.expirySweepSeconds * 1000, logger);
+        sweep = startExpirySweep(
+          storage.datastore,
+          config.expirySweepSeconds * 1000,
+          logger,
+          redis ? redisLeadership(redis) : soleInstance,
+        );
       }
     },
     async close() {
       sweep?.stop();
+      // After the drain (no lock held any more), before Redis goes.
+      await redisLocker?.close();
       await storage.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },

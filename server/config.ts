@@ -54,6 +54,7 @@ const schema = z.object({
   MAX_UPLOAD_SIZE: integer(0).default(0),
   UPLOAD_EXPIRY_SECONDS: integer(0).default(86400),
   EXPIRY_SWEEP_SECONDS: integer(1).default(600),
+  LOCK_TTL_SECONDS: integer(1, 3600).default(10),
   DEDUPE: onOff.default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -75,6 +76,7 @@ export type Config = {
   maxUploadSize: number;
   uploadExpirySeconds: number;
   expirySweepSeconds: number;
+  lockTtlSeconds: number;
   dedupe: boolean;
   logLevel: Env['LOG_LEVEL'];
 };
@@ -130,6 +132,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxUploadSize: e.MAX_UPLOAD_SIZE,
     uploadExpirySeconds: e.UPLOAD_EXPIRY_SECONDS,
     expirySweepSeconds: e.EXPIRY_SWEEP_SECONDS,
+    lockTtlSeconds: e.LOCK_TTL_SECONDS,
     dedupe: e.DEDUPE === 'on',
     logLevel: e.LOG_LEVEL,
   };

@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     throw error;
   }
 
+  await parts.start();
   const server = createServer(parts.app);
   // Uploads stream for as long as the client sends; only idle sockets time out.
   server.requestTimeout = 0;
@@ -47,7 +48,6 @@ async function main(): Promise<void> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   logger.info({ port, host: config.host }, `listening on http://${config.host}:${port}`);
-  parts.startBackground();
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -15,7 +15,10 @@ import {
   type UploadStorage,
 } from './types.ts';
 
-/** A linked upload's record names the owner whose bytes it shares in `storage.path`. */
+/**
+ * A linked upload's stored record names the owner whose bytes it shares in `storage.path`
+ * (records of ordinary uploads carry no storage field on disk).
+ */
 function linkedOwner(info: Upload | undefined, id: string): string | undefined {
   const owner = info?.storage?.path;
   return owner && owner !== id ? owner : undefined;
@@ -127,7 +130,7 @@ export class FileStorage implements UploadStorage {
   async stat(id: string): Promise<StoredContent | undefined> {
     const upload = await this.datastore.getUpload(id).catch(() => undefined);
     if (!upload || upload.size === undefined || upload.offset !== upload.size) return undefined;
-    const key = linkedOwner(upload, id) ?? id;
+    const key = await this.contentKeyOf(id);
     const info = await stat(this.contentPath(key)).catch(() => undefined);
     if (!info) return undefined;
     // Stored content is never written again, so key, size and mtime pin the bytes.

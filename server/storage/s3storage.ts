@@ -11,8 +11,8 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { S3Store } from '@tus/s3-store';
-import { ERRORS, TUS_RESUMABLE, Upload } from '@tus/utils';
+import { type MetadataValue, S3Store } from '@tus/s3-store';
+import { ERRORS, type KvStore, TUS_RESUMABLE, Upload } from '@tus/utils';
 import type { Config } from '../config.ts';
 import {
   type ByteRange,
@@ -182,7 +182,9 @@ export class S3Storage implements UploadStorage {
   readonly refs: S3ContentRefs;
   private readonly options: S3Options;
 
-  constructor(options: S3Options & { expirySeconds: number }) {
+  constructor(
+    options: S3Options & { expirySeconds: number; metadataCache?: KvStore<MetadataValue> },
+  ) {
     this.options = options;
     this.description = `S3 bucket "${options.bucket}" at ${options.endpoint}`;
     const clientConfig: S3ClientConfig = {
@@ -199,6 +201,7 @@ export class S3Storage implements UploadStorage {
     this.datastore = new TusS3Store({
       partSize: options.partSize,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
+      cache: options.metadataCache,
       s3ClientConfig: { ...clientConfig, bucket: options.bucket },
     });
     this.refs = new S3ContentRefs(this.client, options.bucket);

@@ -84,51 +84,55 @@ async function stopProcess(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Starts MinIO and Redis as local processes on free loopback ports with throw-away directories. */
-export async function startLocalRedis(): Promise<{
+export type TestRedis = {
   url: string;
-  port: number;
   stop(): Promise<void>;
-}> {
+  /** Starts it again where it was (same address), empty. */
+  restart(): Promise<void>;
+};
+
+async function redisAnswers(port: number): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A redis-server process on a free loopback port, persistence off, in a throw-away directory. */
+export async function startLocalRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tus-redis-'));
   const port = await freePort();
-  const redis = startProcess(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
-    ],
-    {},
-  );
-  const { Redis } = await import('ioredis');
-  await waitFor(async () => {
-    const client = new Redis({
-      port,
-      host: '127.0.0.1',
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-    });
-    try {
-      await client.connect();
-      return (await client.ping()) === 'PONG';
-    } finally {
-      client.disconnect();
-    }
-  }, 'redis-server');
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ];
+  const launch = async () => {
+    const child = startProcess('redis-server', args, {});
+    await waitFor(() => redisAnswers(port), 'redis-server');
+    return child;
+  };
+  let redis = await launch();
   return {
     url: `redis://127.0.0.1:${port}/0`,
-    port,
     async stop() {
       await stopProcess(redis);
-      rmSync(dir, { recursive: true, force: true });
+    },
+    async restart() {
+      await stopProcess(redis);
+      redis = await launch();
     },
   };
 }
@@ -195,11 +199,19 @@ export async function startServices(): Promise<Services> {
 }
 
 /** A Redis of its own for a test that stops it: a container where Docker answers, else a local process. */
-export async function startDedicatedRedis(): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startDedicatedRedis(): Promise<TestRedis> {
   if (process.env.TEST_SERVICES !== 'local' && dockerAvailable()) {
     const { RedisContainer } = await import('@testcontainers/redis');
-    const container = await new RedisContainer('redis:7-alpine').start();
-    return { url: container.getConnectionUrl(), stop: async () => void (await container.stop()) };
+    // A fixed host port, so that a restarted container answers at the same address.
+    const port = await freePort();
+    const container = await new RedisContainer('redis:7-alpine')
+      .withExposedPorts({ container: 6379, host: port })
+      .start();
+    return {
+      url: `redis://127.0.0.1:${port}/0`,
+      stop: async () => void (await container.stop({ remove: false })),
+      restart: async () => void (await container.restart()),
+    };
   }
   return startLocalRedis();
 }

@@ -1,0 +1,200 @@
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Request, Response } from 'express';
+import type { Logger } from '../server/logger.ts';
+import type { ByteRange, StoredContent, UploadStorage } from '../server/storage/types.ts';
+import { UPLOAD_ID } from '../server/tusGuards.ts';
+import { evaluatePreconditions, ifRangeHolds, type Validators } from './conditions.ts';
+import { contentDispositionOf, contentTypeOf } from './headers.ts';
+import { multipartByteranges } from './multipart.ts';
+import { contentRange, parseRangeHeader, rangeLength, unsatisfiedRange } from './ranges.ts';
+
+/** The read side of storage: all a download needs. */
+export type ContentSource = Pick<UploadStorage, 'stat' | 'read'>;
+
+/** Opens a response body; `signal` fires when the client goes away. */
+type OpenBody = (signal: AbortSignal) => Promise<Readable>;
+
+/** A response decided but not yet sent. */
+type Reply = {
+  status: number;
+  headers: OutgoingHttpHeaders;
+  /** The body's bytes; absent for HEAD and 304. */
+  open?: OpenBody;
+  /** A short JSON error body instead of content. */
+  error?: string;
+};
+
+/** Headers a browser needs to read a download from another origin with fetch(). */
+const CORS_HEADERS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers':
+    'Accept-Ranges, Content-Disposition, Content-Length, Content-Range, ETag, Last-Modified',
+};
+
+/** A client that went away mid-response: nothing to report. */
+function isClientGone(error: unknown): boolean {
+  const err = error as { code?: string; name?: string };
+  return err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.name === 'AbortError';
+}
+
+function errorReply(status: number, error: string, headers: OutgoingHttpHeaders = {}): Reply {
+  return { status, headers, error };
+}
+
+/**
+ * GET and HEAD of a finished upload's bytes, with ranges and conditional requests (RFC 9110
+ * §13, §14). It asks storage for bytes and streams them; it knows nothing of tus.
+ */
+export class DownloadHandler {
+  constructor(
+    private readonly storage: ContentSource,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The Express route handler; never rejects, so Express never renders an error page. */
+  readonly handle = async (req: Request, res: Response): Promise<void> => {
+    try {
+      await this.send(req, res);
+    } catch (error) {
+      this.logger.error({ err: error, uploadId: req.params.id }, 'download failed');
+      if (res.headersSent) res.destroy();
+      else res.status(500).json({ error: 'internal error' });
+    }
+  };
+
+  async send(req: Request, res: Response): Promise<void> {
+    const id = req.params.id;
+    // Ids are the server's own, so anything else (`..`, `%2F`, NUL) never reaches storage.
+    if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
+      return this.deliver(res, undefined, errorReply(404, 'not found'));
+    }
+    let content: StoredContent | undefined;
+    try {
+      content = await this.storage.stat(id);
+    } catch (error) {
+      this.logger.error({ err: error, uploadId: id }, 'download: storage stat failed');
+      return this.deliver(res, id, errorReply(503, 'storage unavailable'));
+    }
+    // Unfinished, unknown, expired and deleted uploads have no content to download.
+    const reply = content ? this.replyFor(req, id, content) : errorReply(404, 'not found');
+    return this.deliver(res, id, reply);
+  }
+
+  /** Decides status, headers and body from the request's conditions and ranges. */
+  private replyFor(req: Request, id: string, content: StoredContent): Reply {
+    const { size } = content;
+    const validators: Validators = {
+      etag: content.etag,
+      lastModified: content.lastModified.toUTCString(),
+    };
+    const headers: OutgoingHttpHeaders = {
+      // A server that supports range requests MAY send Accept-Ranges: bytes.
+      'Accept-Ranges': 'bytes',
+      ETag: validators.etag,
+      // Caches may keep a copy but must ask again, so a deleted upload is not served on.
+      'Cache-Control': 'no-cache',
+      ...CORS_HEADERS,
+    };
+
+    const outcome = evaluatePreconditions(req.headers, validators);
+    if (outcome === 'failed') return errorReply(412, 'precondition failed', headers);
+    // The server generating a 304 response MUST generate any of the following header fields
+    // that would have been sent in a 200 (OK) response: ... ETag ... Cache-Control.
+    if (outcome === 'not-modified') return { status: 304, headers };
+
+    // A server MUST ignore a Range header field received with a request method that is
+    // unrecognized or for which range handling is not defined. For this specification, GET
+    // is the only method for which range handling is defined.
+    // If the If-Range condition is false, the recipient MUST ignore the Range header field.
+    const ranged = req.method === 'GET' && ifRangeHolds(req.get('if-range'), validators);
+    const wanted = parseRangeHeader(ranged ? req.headers.range : undefined, size);
+    if (wanted.kind === 'unsatisfiable') {
+      // For byte ranges, a sender SHOULD generate a Content-Range header field with an
+      // unsatisfied-range value in a 416 (Range Not Satisfiable) response.
+      headers['Content-Range'] = unsatisfiedRange(size);
+      return errorReply(416, 'range not satisfiable', headers);
+    }
+
+    const contentType = contentTypeOf(content.metadata);
+    Object.assign(headers, {
+      'Last-Modified': validators.lastModified,
+      'Content-Type': contentType,
+      'Content-Disposition': contentDispositionOf(content.metadata, contentType),
+      // The declared type is the only one: a browser must not guess HTML from the bytes.
+      'X-Content-Type-Options': 'nosniff',
+    });
+    const withBody = (open: OpenBody) => (req.method === 'HEAD' ? undefined : open);
+    const read = (range?: ByteRange) => (signal: AbortSignal) =>
+      this.storage.read(id, range, signal);
+
+    if (wanted.kind === 'whole') {
+      return {
+        status: 200,
+        headers: { ...headers, 'Content-Length': size },
+        open: withBody(read()),
+      };
+    }
+    const [first, ...more] = wanted.ranges;
+    if (first && more.length === 0) {
+      // A server MUST NOT generate a multipart response to a request for a single range.
+      return {
+        status: 206,
+        headers: {
+          ...headers,
+          'Content-Range': contentRange(first, size),
+          'Content-Length': rangeLength(first),
+        },
+        open: withBody(read(first)),
+      };
+    }
+    const multipart = multipartByteranges(wanted.ranges, size, contentType);
+    return {
+      status: 206,
+      headers: {
+        ...headers,
+        'Content-Type': multipart.contentType,
+        'Content-Length': multipart.length,
+      },
+      open: withBody(async (signal) =>
+        multipart.body((range) => this.storage.read(id, range, signal)),
+      ),
+    };
+  }
+
+  /** Sends the reply; streams the body with backpressure and stops storage when the client goes. */
+  private async deliver(res: Response, id: string | undefined, reply: Reply): Promise<void> {
+    if (reply.error !== undefined) {
+      res.status(reply.status).set(reply.headers).json({ error: reply.error });
+      return;
+    }
+    if (!reply.open) {
+      res.writeHead(reply.status, reply.headers).end();
+      return;
+    }
+    const clientGone = new AbortController();
+    res.once('close', () => clientGone.abort());
+    let body: Readable;
+    try {
+      // Opened before any header is sent, so a read that fails can still be answered.
+      body = await reply.open(clientGone.signal);
+    } catch (error) {
+      if (clientGone.signal.aborted) return;
+      // The upload may have been deleted since it was looked at: that is a 404, not a failure.
+      const stillThere = id && (await this.storage.stat(id).catch(() => undefined));
+      if (!stillThere) return this.deliver(res, id, errorReply(404, 'not found'));
+      this.logger.error({ err: error, uploadId: id }, 'download: read failed');
+      return this.deliver(res, id, errorReply(503, 'storage unavailable'));
+    }
+    try {
+      res.writeHead(reply.status, reply.headers);
+      await pipeline(body, res);
+    } catch (error) {
+      if (isClientGone(error)) return;
+      // Headers are out: all that is left is to cut the response short, so the client knows.
+      this.logger.error({ err: error, uploadId: id }, 'download: streaming failed');
+      res.destroy();
+    }
+  }
+}

@@ -1,0 +1,161 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { startDedicatedRedis, type TestRedis } from './harness/services.ts';
+import { openPatch } from './harness/slowPatch.ts';
+import { createTestStorage, randomContent, sha256, type TestStorage } from './harness/stack.ts';
+import { createUpload, head, idOf, patch, tusClientUpload } from './harness/tus.ts';
+
+const MIB = 1024 * 1024;
+const LOCK_TTL_SECONDS = 2;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The same upload, addressed through another instance. */
+const via = (server: ServerProcess, url: string) => `${server.url}/files/${idOf(url)}`;
+
+async function offsetOf(url: string): Promise<number> {
+  const res = await head(url);
+  if (res.status !== 200) throw new Error(`HEAD answered ${res.status}`);
+  return Number(res.headers.get('upload-offset'));
+}
+
+describe('several instances on one MinIO and one Redis', () => {
+  let storage: TestStorage;
+  let redis: TestRedis;
+  let env: NodeJS.ProcessEnv;
+  const instances: ServerProcess[] = [];
+  const extra: ServerProcess[] = [];
+
+  beforeAll(async () => {
+    storage = createTestStorage('s3');
+    redis = await startDedicatedRedis();
+    env = { ...storage.env, REDIS_URL: redis.url, LOCK_TTL_SECONDS: String(LOCK_TTL_SECONDS) };
+    for (let i = 0; i < 3; i += 1) instances.push(await startServer(env));
+  });
+  afterAll(async () => {
+    await Promise.all([...instances, ...extra].map((server) => server.stop('SIGKILL')));
+    await redis?.stop();
+    await storage?.cleanup();
+  });
+
+  test('20 uploads of 24 MiB, each 6 MiB chunk sent to the next of three instances, all at once', async () => {
+    const CHUNK = 6 * MIB;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async (_, n) => {
+        const data = randomContent(24 * MIB);
+        const url = await createUpload(instances[n % 3]?.url ?? '', data.length);
+        for (let offset = 0, k = n; offset < data.length; offset += CHUNK, k += 1) {
+          const target = via(instances[k % 3] as ServerProcess, url);
+          const res = await patch(target, offset, data.subarray(offset, offset + CHUNK));
+          expect(res.status).toBe(204);
+        }
+        return { id: idOf(url), expected: sha256(data) };
+      }),
+    );
+    for (const { id, expected } of results) expect(await storage.storedSha256(id)).toBe(expected);
+  });
+
+  test('a client that lost its PATCH to A gets its HEAD answered by B in under 1 s, then finishes', async () => {
+    const [a, b] = instances as [ServerProcess, ServerProcess];
+    const data = randomContent(20 * MIB);
+    const url = await createUpload(a.url, data.length);
+    // The client stops sending mid-chunk but its connection stays open, as when a network drops.
+    const stalled = openPatch(url, 0, data.subarray(0, 9 * MIB));
+    await stalled.sent;
+    await sleep(500);
+
+    const began = performance.now();
+    const offset = await offsetOf(via(b, url));
+    const waitedMs = performance.now() - began;
+    process.stdout.write(
+      `scale-out: HEAD on B answered after ${waitedMs.toFixed(0)} ms (offset ${offset})\n`,
+    );
+    expect(waitedMs).toBeLessThan(1000);
+    expect(offset).toBe(9 * MIB);
+    stalled.req.destroy();
+
+    await tusClientUpload(b.url, data, { uploadUrl: via(b, url) });
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+
+  test('kill -9 of A during a PATCH: the client resumes on B after the lock TTL, 10 times out of 10', async () => {
+    const b = instances[1] as ServerProcess;
+    let finished = 0;
+    const resumedAfterMs: number[] = [];
+    for (let round = 0; round < 10; round += 1) {
+      const a = await startServer(env);
+      extra.push(a);
+      const data = randomContent(12 * MIB);
+      const url = await createUpload(a.url, data.length);
+      const inFlight = openPatch(url, 0, data.subarray(0, 10 * MIB));
+      await inFlight.sent;
+      await sleep(300);
+      await a.stop('SIGKILL');
+      inFlight.req.destroy();
+
+      const began = performance.now();
+      await tusClientUpload(b.url, data, {
+        uploadUrl: via(b, url),
+        retryDelays: [500, 1000, 2000, 4000],
+      });
+      resumedAfterMs.push(Math.round(performance.now() - began));
+      if ((await storage.storedSha256(idOf(url))) === sha256(data)) finished += 1;
+    }
+    process.stdout.write(
+      `scale-out: kill -9 rounds finished ${finished}/10; resumed after ${resumedAfterMs.join(', ')} ms\n`,
+    );
+    expect(finished).toBe(10);
+  });
+
+  test('two PATCHes for one upload at once on two instances: one wins, the other gets a retryable status', async () => {
+    const [a, b] = instances as [ServerProcess, ServerProcess];
+    const data = randomContent(16 * MIB);
+    const url = await createUpload(a.url, data.length);
+    const statuses = await Promise.all([
+      patch(via(a, url), 0, data).then((res) => res.status),
+      patch(via(b, url), 0, data).then((res) => res.status),
+    ]);
+    expect(statuses).toContain(204);
+    for (const status of statuses) expect([204, 409, 423]).toContain(status);
+    process.stdout.write(`scale-out: concurrent PATCH statuses ${statuses.join(', ')}\n`);
+
+    await tusClientUpload(b.url, data, { uploadUrl: via(b, url) });
+    expect(await offsetOf(via(a, url))).toBe(data.length);
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+
+  test('Redis stopped: PATCHes get 503 quickly; when it returns the uploads resume and finish', async () => {
+    const [a, b, c] = instances as [ServerProcess, ServerProcess, ServerProcess];
+    const uploads = await Promise.all(
+      [a, b, c].map(async (server) => {
+        const data = randomContent(8 * MIB);
+        const url = await createUpload(server.url, data.length);
+        expect((await patch(url, 0, data.subarray(0, 3 * MIB))).status).toBe(204);
+        return { data, url };
+      }),
+    );
+
+    await redis.stop();
+    const timings = await Promise.all(
+      uploads.map(async ({ data, url }) => {
+        const began = performance.now();
+        const res = await patch(url, 3 * MIB, data.subarray(3 * MIB, 4 * MIB));
+        return { status: res.status, ms: Math.round(performance.now() - began) };
+      }),
+    );
+    process.stdout.write(`scale-out: with Redis down ${JSON.stringify(timings)}\n`);
+    for (const { status, ms } of timings) {
+      expect(status).toBe(503);
+      expect(ms).toBeLessThan(3000);
+    }
+
+    await redis.restart();
+    await sleep(2500);
+    for (const { data, url } of uploads) {
+      await tusClientUpload(a.url, data, {
+        uploadUrl: via(a, url),
+        retryDelays: [500, 1000, 2000],
+      });
+      expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+    }
+  });
+});
