@@ -126,8 +126,7 @@ export class DownloadHandler {
       'X-Content-Type-Options': 'nosniff',
     });
     const withBody = (open: OpenBody) => (req.method === 'HEAD' ? undefined : open);
-    const read = (range?: ByteRange) => (signal: AbortSignal) =>
-      this.storage.read(id, range, signal);
+    const read = (range?: ByteRange) => (signal: AbortSignal) => this.read(id, range, signal);
 
     if (wanted.kind === 'whole') {
       return {
@@ -157,10 +156,18 @@ export class DownloadHandler {
         'Content-Type': multipart.contentType,
         'Content-Length': multipart.length,
       },
-      open: withBody(async (signal) =>
-        multipart.body((range) => this.storage.read(id, range, signal)),
-      ),
+      open: withBody(async (signal) => multipart.body((range) => this.read(id, range, signal))),
     };
+  }
+
+  /** Reads from storage, unless the client has already gone. */
+  private async read(
+    id: string,
+    range: ByteRange | undefined,
+    signal: AbortSignal,
+  ): Promise<Readable> {
+    signal.throwIfAborted();
+    return this.storage.read(id, range, signal);
   }
 
   /** Sends the reply; streams the body with backpressure and stops storage when the client goes. */

@@ -1,6 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { EVENTS, type Server as TusServer, type Upload } from '@tus/server';
-import express, { type Express, type RequestHandler } from 'express';
+import express, {
+  type Express,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import { pinoHttp } from 'pino-http';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import type { Logger } from './logger.ts';
@@ -84,5 +90,16 @@ export function createApp({ tus, logger, readiness, beforeTus, download }: AppPa
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });
+  // Express's own error page would show a stack trace; a path it cannot decode names no upload.
+  app.use(
+    (error: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+      const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+      if (status === 500) logger.error({ err: error }, 'request failed');
+      if (res.headersSent) return void res.destroy();
+      res
+        .status(status === 400 ? 404 : status)
+        .json({ error: status === 500 ? 'internal error' : 'not found' });
+    },
+  );
   return app;
 }

@@ -45,6 +45,13 @@ async function rawUpload(base: string, data: Buffer, metadata: Record<string, st
   return { url: created.url, status: res.status, body: await res.text() };
 }
 
+/** The bytes a plain GET of the upload's URL returns. */
+async function download(url: string): Promise<Buffer> {
+  const res = await fetch(url);
+  expect(res.status).toBe(200);
+  return Buffer.from(await res.arrayBuffer());
+}
+
 /** Names of stored content objects or files: not state, not references, not tails. */
 async function contentCopies(storage: TestStorage): Promise<string[]> {
   return (await storage.inventory()).filter((name) => /^[0-9a-f]{32}$/.test(name));
@@ -95,6 +102,10 @@ describe.each(SETUPS)('dedupe on $name', ({ kind, redis: useRedis }) => {
     expect(state.headers.get('upload-offset')).toBe(String(data.length));
     expect(state.headers.get('upload-length')).toBe(String(data.length));
     expect(await storage.storedSha256(idOf(hit.url))).toBe(sha256(data));
+    expect(sha256(await download(hit.url))).toBe(sha256(data));
+    const ranged = await fetch(hit.url, { headers: { Range: 'bytes=100-199' } });
+    expect(ranged.status).toBe(206);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(data.subarray(100, 200))).toBe(true);
     expect(await contentCopies(storage)).toContain(idOf(first.url));
     expect(await contentCopies(storage)).not.toContain(idOf(hit.url));
   });
@@ -158,6 +169,7 @@ describe.each(SETUPS)('dedupe on $name', ({ kind, redis: useRedis }) => {
     expect(lie.status).toBe(460);
     expect(lie.body).toMatch(/sha256/);
     expect((await head(lie.url)).status).toBe(404);
+    expect((await fetch(lie.url)).status).toBe(404);
 
     const honest = await post(server.url, a.length, { sha256: sha256(a) });
     expect(honest.offset).toBeNull();
@@ -188,6 +200,8 @@ describe.each(SETUPS)('dedupe on $name', ({ kind, redis: useRedis }) => {
     expect((await head(first.url)).status).toBe(404);
     expect((await head(second.url)).headers.get('upload-offset')).toBe(String(data.length));
     expect(await storage.storedSha256(idOf(second.url))).toBe(sha256(data));
+    expect(sha256(await download(second.url))).toBe(sha256(data));
+    expect((await fetch(first.url)).status).toBe(404);
     // The bytes are still shared, so a third upload of them is still a hit.
     const third = await post(server.url, data.length, { sha256: sha256(data) });
     expect(third.offset).toBe(String(data.length));

@@ -112,6 +112,12 @@ describe.each(STORAGE_KINDS)('range downloads on the %s storage', (kind) => {
     expect(parts).toHaveLength(20);
     expect(parts[19]?.data.equals(video.data.subarray(19_000, 19_010))).toBe(true);
 
+    // The cap counts ranges after coalescing: 100 overlapping ranges are one range.
+    const overlapping = Array.from({ length: 100 }, (_, i) => `${i * 10}-${i * 10 + 15}`).join(',');
+    const coalesced = await curl(video.url, ['-r', overlapping]);
+    expect(coalesced.status).toBe(206);
+    expect(coalesced.headers['content-range']).toBe(`bytes 0-1005/${SIZE}`);
+
     const many = await curl(video.url, ['-r', ranges(500)]);
     expect(many.status).toBe(200);
     expect(many.headers['content-range']).toBeUndefined();
@@ -246,5 +252,20 @@ describe.each(STORAGE_KINDS)('range downloads on the %s storage', (kind) => {
       expect(res.headers['content-length']).toBe('0');
       expect(res.body.length).toBe(0);
     }
+  });
+});
+
+describe.each(STORAGE_KINDS)('downloads and expiry on the %s storage', (kind) => {
+  const stack = serverOnStorage(kind, { UPLOAD_EXPIRY_SECONDS: '1', EXPIRY_SWEEP_SECONDS: '1' });
+
+  test('an expired unfinished upload gets 404; a finished one never expires', async () => {
+    const unfinished = await createUpload(stack.server.url, 100);
+    expect((await patch(unfinished, 0, Buffer.alloc(10))).status).toBe(204);
+    const finished = await finishedUpload(stack.server.url, 1000);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expectNotFound(await curl(unfinished));
+    const res = await curl(finished.url, ['-r', '0-99']);
+    expect(res.status).toBe(206);
+    expect(res.body.equals(finished.data.subarray(0, 100))).toBe(true);
   });
 });

@@ -145,6 +145,8 @@ export class FileStorage implements UploadStorage {
 
   async read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const key = await this.contentKeyOf(id);
+    // Node 20 opens, and never closes, the file of a stream created with an aborted signal.
+    signal?.throwIfAborted();
     return createReadStream(this.contentPath(key), { ...range, signal });
   }
 
