@@ -7,6 +7,7 @@ COPY tsconfig.json ./
 COPY server ./server
 COPY download ./download
 COPY hooks ./hooks
+COPY web ./web
 USER node
 EXPOSE 8080
 CMD ["node", "--import", "tsx", "server/main.ts"]

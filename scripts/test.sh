@@ -24,6 +24,14 @@ install_redis() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
 }
 
+# The upload page's tests drive Debian's chromium through playwright-core.
+install_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  echo "test: installing chromium from Debian's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 install_minio() {
   local gobin
   gobin="$(go env GOPATH)/bin"
@@ -42,6 +50,7 @@ else
   install_redis
   install_minio
 fi
+install_chromium
 
 npx biome ci .
 npx tsc -p .

@@ -20,6 +20,8 @@ export type AppParts = {
   download: DownloadHandler;
   /** Middleware that may answer a creation (or a PATCH) before tus does: dedupe hits. */
   beforeTus?: { creation: RequestHandler; upload: RequestHandler };
+  /** The upload page at / and its assets. */
+  uploadPage?: RequestHandler;
 };
 
 /** The id a creation request was given, kept on the Node request for its log line. */
@@ -33,7 +35,14 @@ function uploadIdOf(req: IncomingMessage): string | undefined {
 }
 
 /** The HTTP surface: health, readiness and the tus routes. */
-export function createApp({ tus, logger, readiness, beforeTus, download }: AppParts): Express {
+export function createApp({
+  tus,
+  logger,
+  readiness,
+  beforeTus,
+  download,
+  uploadPage,
+}: AppParts): Express {
   tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
     const nodeReq = req.runtime?.node?.req;
     if (nodeReq) createdIds.set(nodeReq, upload.id);
@@ -74,6 +83,8 @@ export function createApp({ tus, logger, readiness, beforeTus, download }: AppPa
       res.status(503).json({ status: 'unavailable', reasons: failures });
     }
   });
+
+  if (uploadPage) app.use(uploadPage);
 
   // GET, and a HEAD without Tus-Resumable, download the upload; a HEAD with it is the tus HEAD.
   app.get('/files/:id', (req, res, next) => {

@@ -8,6 +8,7 @@ import { Dedupe } from '../hooks/dedupe/Dedupe.ts';
 import { DedupeStore } from '../hooks/dedupe/DedupeStore.ts';
 import { MemoryHashStateStore, RedisHashStateStore } from '../hooks/dedupe/hashState.ts';
 import { createHooks } from '../hooks/index.ts';
+import { uploadPageRoutes } from '../web/routes.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { dedupeCreation, dedupeLinkedPatch } from './dedupeRoutes.ts';
@@ -107,6 +108,7 @@ export function compose(config: Config, logger: Logger): Composition {
     beforeTus: config.dedupe
       ? { creation: dedupeCreation(routeParts), upload: dedupeLinkedPatch(routeParts) }
       : undefined,
+    uploadPage: uploadPageRoutes(logger),
   });
   let sweep: ExpirySweep | undefined;
 
