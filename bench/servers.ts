@@ -1,0 +1,195 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { peakResidentBytes } from '../test/harness/processProbe.ts';
+import { startServer } from '../test/harness/serverProcess.ts';
+import { freePort, waitFor } from '../test/harness/services.ts';
+import { MIB } from './stats.ts';
+
+/** A server under test, as a process seen from outside. */
+export type BenchServer = {
+  name: string;
+  /** The tus creation endpoint, `…/files/`. */
+  filesUrl: string;
+  pid: number;
+  /** VmHWM of the process since it started, from /proc: the peak resident set. */
+  peakRssMiB(): number;
+  /** CPU time (user + system, all threads) the process has used so far, in seconds. */
+  cpuSeconds(): number;
+  /** Error-level log lines written so far. */
+  errorLines(): number;
+  stop(): Promise<void>;
+};
+
+/** utime + stime from /proc/<pid>/stat, in USER_HZ ticks (100 a second). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Keeps a count of error lines and a short tail: the whole log of 1,000s of requests is not needed. */
+function watchLog(streams: Array<Readable | null>, errorLine: RegExp) {
+  let errors = 0;
+  let tail = '';
+  for (const stream of streams) {
+    let partial = '';
+    stream?.removeAllListeners('data');
+    stream?.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (errorLine.test(line)) errors += 1;
+      tail = `${tail}${lines.join('\n')}\n`.slice(-4000);
+    });
+  }
+  return { errors: () => errors, tail: () => tail };
+}
+
+export type OursOptions = {
+  s3Endpoint: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  redisUrl: string;
+  bucket: string;
+  partSize: number;
+  dedupe: boolean;
+  /** Where `node --cpu-prof` writes the profiles when the process exits; unset: no profile. */
+  cpuProfileDir?: string;
+};
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Our server under `node --cpu-prof` (not allowed in NODE_OPTIONS, so the harness cannot pass it):
+ * spawned as `npm start` runs it, with the profiler flags in front. The profile is written at exit.
+ */
+async function startProfiled(
+  env: NodeJS.ProcessEnv,
+  profileDir: string,
+): Promise<{ url: string; child: ChildProcess; stop(): Promise<number | null> }> {
+  const child = spawn(
+    process.execPath,
+    [
+      // One profile per thread (tsx's loader has its own), under Node's default names.
+      '--cpu-prof',
+      `--cpu-prof-dir=${profileDir}`,
+      '--import',
+      'tsx',
+      path.join(ROOT, 'server/main.ts'),
+    ],
+    {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const port = /listening on http:\/\/[^:]+:(\d+)/.exec(out)?.[1];
+      if (port) resolve(`http://127.0.0.1:${port}`);
+    });
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  return {
+    url,
+    child,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+/** Our server, started by the test harness the way `npm start` starts it. */
+export async function startOurs(options: OursOptions): Promise<BenchServer> {
+  const env = {
+    LOG_LEVEL: 'info',
+    S3_ENDPOINT: options.s3Endpoint,
+    S3_ACCESS_KEY_ID: options.s3AccessKeyId,
+    S3_SECRET_ACCESS_KEY: options.s3SecretAccessKey,
+    S3_BUCKET: options.bucket,
+    S3_PART_SIZE: String(options.partSize),
+    REDIS_URL: options.redisUrl,
+    DEDUPE: options.dedupe ? 'on' : 'off',
+  };
+  const server = options.cpuProfileDir
+    ? await startProfiled(env, options.cpuProfileDir)
+    : await startServer(env);
+  // The harness keeps and rescans every log line, fine for tests but not for 1,000s of requests.
+  const log = watchLog([server.child.stdout, server.child.stderr], /"level":(50|60)/);
+  const pid = server.child.pid ?? 0;
+  return {
+    name: options.dedupe ? 'ours' : 'ours (dedupe off)',
+    filesUrl: `${server.url}/files/`,
+    pid,
+    peakRssMiB: () => peakResidentBytes(pid) / MIB,
+    cpuSeconds: () => cpuSecondsOf(pid),
+    errorLines: log.errors,
+    async stop() {
+      const code = await server.stop();
+      if (code !== 0) throw new Error(`our server exited with ${code}: ${log.tail()}`);
+    },
+  };
+}
+
+export type TusdOptions = {
+  binary: string;
+  s3Endpoint: string;
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
+  bucket: string;
+  partSize: number;
+};
+
+/** tusd with its S3 store on the same MinIO; -s3-endpoint also makes it address buckets by path. */
+export async function startTusd(options: TusdOptions): Promise<BenchServer> {
+  const port = await freePort();
+  const args = [
+    '-host',
+    '127.0.0.1',
+    '-port',
+    String(port),
+    '-base-path',
+    '/files/',
+    '-s3-bucket',
+    options.bucket,
+    '-s3-endpoint',
+    options.s3Endpoint,
+    '-s3-part-size',
+    String(options.partSize),
+  ];
+  const child = spawn(options.binary, args, {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      AWS_ACCESS_KEY_ID: options.s3AccessKeyId,
+      AWS_SECRET_ACCESS_KEY: options.s3SecretAccessKey,
+      AWS_REGION: 'us-east-1',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = watchLog([child.stdout, child.stderr], /level=ERROR/);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`tusd exited: ${log.tail()}`);
+    return (await fetch(`${url}/files/`, { method: 'OPTIONS' })).ok;
+  }, 'tusd');
+  return {
+    name: 'tusd',
+    filesUrl: `${url}/files/`,
+    pid: child.pid ?? 0,
+    peakRssMiB: () => peakResidentBytes(child.pid ?? 0) / MIB,
+    cpuSeconds: () => cpuSecondsOf(child.pid ?? 0),
+    errorLines: log.errors,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
