@@ -6,7 +6,7 @@ import { DownloadHandler } from '../download/DownloadHandler.ts';
 import { MemoryContentIndex, RedisContentIndex } from '../hooks/dedupe/contentIndex.ts';
 import { Dedupe } from '../hooks/dedupe/Dedupe.ts';
 import { DedupeStore } from '../hooks/dedupe/DedupeStore.ts';
-import { MemoryHashStateStore, RedisHashStateStore } from '../hooks/dedupe/hashState.ts';
+import { InProgressHashes } from '../hooks/dedupe/hashState.ts';
 import { createHooks } from '../hooks/index.ts';
 import { uploadPageRoutes } from '../web/routes.ts';
 import { createApp } from './app.ts';
@@ -73,11 +73,10 @@ export function compose(config: Config, logger: Logger): Composition {
     : undefined;
   const locker = new DrainableLocker(redisLocker ?? new MemoryLocker());
 
-  const hashStateTtl = Math.max(config.uploadExpirySeconds, 86400) + 3600;
   const dedupe = new Dedupe({
     storage,
     index: redis ? new RedisContentIndex(redis) : new MemoryContentIndex(),
-    hashStates: redis ? new RedisHashStateStore(redis, hashStateTtl) : new MemoryHashStateStore(),
+    hashes: new InProgressHashes(),
     locker,
     logger,
   });

@@ -6,12 +6,12 @@ import type { Logger } from '../../server/logger.ts';
 import type { ContentRecord, UploadStorage } from '../../server/storage/types.ts';
 import type { HookRejection } from '../validateMetadata.ts';
 import type { ContentIndex, HashAlgorithm, IndexEntry } from './contentIndex.ts';
-import { ContentHasher, type HashStateStore } from './hashState.ts';
+import { ContentHasher, type InProgressHashes } from './hashState.ts';
 
 export type DedupeParts = {
   storage: UploadStorage;
   index: ContentIndex;
-  hashStates: HashStateStore;
+  hashes: InProgressHashes;
   locker: Locker;
   logger: Logger;
 };
@@ -67,14 +67,17 @@ export class Dedupe {
     return undefined;
   }
 
-  /** The stored content a creation request may reuse: same claimed digest and same length. */
+  /**
+   * The stored content a creation request may reuse: same claimed digest and same length.
+   * Whether its bytes still exist is checked under the lock, when the upload is linked.
+   */
   async findHit(size: number, metadata: Upload['metadata']): Promise<IndexEntry | undefined> {
     for (const [algorithm, digest] of Object.entries(claimsOf(metadata)) as [
       HashAlgorithm,
       string,
     ][]) {
       const entry = await this.safely('lookup', () => this.parts.index.lookup(algorithm, digest));
-      if (entry && entry.size === size && (await this.liveEntry(entry))) return entry;
+      if (entry && entry.size === size) return entry;
     }
     return undefined;
   }
@@ -82,7 +85,7 @@ export class Dedupe {
   /** Creates a finished upload that shares the entry's bytes; undefined if they vanished meanwhile. */
   async createLinkedUpload(upload: Upload, entry: IndexEntry): Promise<Upload | undefined> {
     return this.withContentLock(entry.sha256, async () => {
-      if ((await this.parts.storage.contentSize(entry.owner)) !== entry.size) return undefined;
+      if (!(await this.liveEntry(entry))) return undefined;
       const record: ContentRecord = { sha256: entry.sha256, md5: entry.md5, size: entry.size };
       await this.parts.storage.refs.add(entry.owner, upload.id, record);
       await this.parts.storage.createLinked(upload, entry.owner);
@@ -91,9 +94,9 @@ export class Dedupe {
   }
 
   /**
-   * Hashes the bytes of a write as they pass to storage, resuming the saved state when the write
-   * continues where it left off. Without a matching state the bytes pass unhashed, and the
-   * digest is computed from storage when the upload finishes.
+   * Hashes the bytes of a write as they pass to storage, continuing this instance's hasher when
+   * the write starts where it stopped. Without one the bytes pass unhashed, and the digest is
+   * computed from storage when the upload finishes.
    */
   async hashWrite(
     id: string,
@@ -101,15 +104,8 @@ export class Dedupe {
     src: Readable,
     write: (stream: Readable) => Promise<number>,
   ): Promise<number> {
-    const { hashStates } = this.parts;
-    const saved =
-      offset === 0 ? undefined : await this.safely('reading hash state', () => hashStates.get(id));
-    const hasher =
-      offset === 0
-        ? await ContentHasher.fresh()
-        : saved?.offset === offset
-          ? await ContentHasher.resume(saved)
-          : undefined;
+    const { hashes } = this.parts;
+    const hasher = offset === 0 ? new ContentHasher() : hashes.take(id, offset);
     if (!hasher) return write(src);
 
     const tap = new Transform({
@@ -119,37 +115,25 @@ export class Dedupe {
       },
     });
     const piped = pipeline(src, tap).catch(() => undefined);
-    let newOffset: number;
-    try {
-      newOffset = await write(tap);
-    } catch (error) {
-      await this.safely('dropping hash state', () => hashStates.delete(id));
-      throw error;
-    }
+    const newOffset = await write(tap);
     await piped;
-    // The state is kept only if it covers exactly what storage now holds.
-    if (newOffset === hasher.offset) {
-      await this.safely('saving hash state', () => hashStates.set(id, hasher.save()));
-    } else {
-      await this.safely('dropping hash state', () => hashStates.delete(id));
-    }
+    // The hasher is kept only if it covers exactly what storage now holds.
+    if (newOffset === hasher.offset) hashes.put(id, hasher);
     return newOffset;
   }
 
-  /** The digests of a finished upload: from the saved state, or read back from storage. */
+  /** The digests of a finished upload: from this instance's hasher, or read back from storage. */
   private async digestOf(upload: Upload): Promise<ContentRecord> {
-    const saved = await this.safely('reading hash state', () =>
-      this.parts.hashStates.get(upload.id),
-    );
-    if (saved && saved.offset === upload.size) return (await ContentHasher.resume(saved)).digest();
+    const hasher = this.parts.hashes.take(upload.id, upload.size ?? -1);
+    if (hasher) return hasher.digest();
     this.parts.logger.info(
       { uploadId: upload.id },
       'dedupe: no hash state, reading the upload back',
     );
-    const hasher = await ContentHasher.fresh();
+    const reread = new ContentHasher();
     for await (const chunk of await this.parts.storage.read(upload.id))
-      hasher.update(chunk as Buffer);
-    return hasher.digest();
+      reread.update(chunk as Buffer);
+    return reread.digest();
   }
 
   /**
@@ -157,9 +141,8 @@ export class Dedupe {
    * them or, when the same content is already stored, links this upload to it and frees the copy.
    */
   async finish(upload: Upload): Promise<HookRejection | undefined> {
-    const { storage, index, hashStates } = this.parts;
+    const { storage, index } = this.parts;
     const digest = await this.digestOf(upload);
-    await this.safely('dropping hash state', () => hashStates.delete(upload.id));
 
     const claims = claimsOf(upload.metadata);
     const mismatched = (Object.keys(claims) as HashAlgorithm[]).filter(

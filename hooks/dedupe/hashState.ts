@@ -1,76 +1,11 @@
-import { createMD5, createSHA256, type IHasher } from 'hash-wasm';
-import type { Redis } from 'ioredis';
+import { createHash, type Hash } from 'node:crypto';
 import type { ContentRecord } from '../../server/storage/types.ts';
 
-/** The sha256 and md5 of the first `offset` bytes of an upload, resumable by any instance. */
-export type SavedHashState = { offset: number; sha256: string; md5: string };
-
-/** Where hash states live between PATCHes: Redis when instances share uploads, else this process. */
-export interface HashStateStore {
-  get(id: string): Promise<SavedHashState | undefined>;
-  set(id: string, state: SavedHashState): Promise<void>;
-  delete(id: string): Promise<void>;
-}
-
-export class MemoryHashStateStore implements HashStateStore {
-  private readonly states = new Map<string, SavedHashState>();
-  async get(id: string) {
-    return this.states.get(id);
-  }
-  async set(id: string, state: SavedHashState) {
-    this.states.set(id, state);
-  }
-  async delete(id: string) {
-    this.states.delete(id);
-  }
-}
-
-export class RedisHashStateStore implements HashStateStore {
-  constructor(
-    private readonly redis: Redis,
-    private readonly ttlSeconds: number,
-    private readonly prefix = 'tus:hash:',
-  ) {}
-
-  // The braces are a Redis Cluster hash tag: all keys of one upload share a slot.
-  private key(id: string) {
-    return `${this.prefix}{${id}}`;
-  }
-
-  async get(id: string) {
-    const raw = await this.redis.get(this.key(id));
-    return raw ? (JSON.parse(raw) as SavedHashState) : undefined;
-  }
-
-  async set(id: string, state: SavedHashState) {
-    await this.redis.set(this.key(id), JSON.stringify(state), 'EX', this.ttlSeconds);
-  }
-
-  async delete(id: string) {
-    await this.redis.del(this.key(id));
-  }
-}
-
-/** sha256 and md5 computed together, incrementally, with a state that can be saved and resumed. */
+/** sha256 and md5 computed together as bytes arrive (OpenSSL, so they keep up with uploads). */
 export class ContentHasher {
-  private constructor(
-    private readonly sha256: IHasher,
-    private readonly md5: IHasher,
-    public offset: number,
-  ) {}
-
-  static async fresh(): Promise<ContentHasher> {
-    const [sha256, md5] = await Promise.all([createSHA256(), createMD5()]);
-    return new ContentHasher(sha256.init(), md5.init(), 0);
-  }
-
-  static async resume(state: SavedHashState): Promise<ContentHasher> {
-    const hasher = await ContentHasher.fresh();
-    hasher.sha256.load(Buffer.from(state.sha256, 'base64'));
-    hasher.md5.load(Buffer.from(state.md5, 'base64'));
-    hasher.offset = state.offset;
-    return hasher;
-  }
+  private readonly sha256: Hash = createHash('sha256');
+  private readonly md5: Hash = createHash('md5');
+  offset = 0;
 
   update(chunk: Uint8Array): void {
     this.sha256.update(chunk);
@@ -78,15 +13,48 @@ export class ContentHasher {
     this.offset += chunk.length;
   }
 
-  save(): SavedHashState {
-    return {
-      offset: this.offset,
-      sha256: Buffer.from(this.sha256.save()).toString('base64'),
-      md5: Buffer.from(this.md5.save()).toString('base64'),
-    };
-  }
-
+  /** Ends the hasher: it cannot take more bytes afterwards. */
   digest(): ContentRecord {
     return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex'), size: this.offset };
+  }
+}
+
+/**
+ * Hashers of the uploads this instance is receiving, kept between PATCHes. A PATCH that
+ * continues an upload at the hasher's offset continues the hasher; anything else (another
+ * instance took the previous PATCH, a restart, a failed write) leaves no hasher, and the upload
+ * is read back once when it finishes.
+ */
+export class InProgressHashes {
+  private readonly hashers = new Map<string, { hasher: ContentHasher; touched: number }>();
+
+  constructor(
+    private readonly maxEntries = 10_000,
+    private readonly idleMs = 24 * 3600 * 1000,
+  ) {}
+
+  /** Removes and returns the hasher that stopped exactly at `offset`, if any. */
+  take(id: string, offset: number): ContentHasher | undefined {
+    const entry = this.hashers.get(id);
+    this.hashers.delete(id);
+    return entry && entry.hasher.offset === offset ? entry.hasher : undefined;
+  }
+
+  put(id: string, hasher: ContentHasher): void {
+    this.hashers.delete(id);
+    this.hashers.set(id, { hasher, touched: Date.now() });
+    // Oldest first: Map keeps insertion order, and put() re-inserts.
+    for (const [key, { touched }] of this.hashers) {
+      if (this.hashers.size <= this.maxEntries && Date.now() - touched < this.idleMs) break;
+      this.hashers.delete(key);
+    }
+  }
+
+  delete(id: string): void {
+    this.hashers.delete(id);
+  }
+
+  get size(): number {
+    return this.hashers.size;
   }
 }

@@ -120,9 +120,13 @@ class TusS3Store extends S3Store {
     return super.getUpload(id);
   }
 
+  /** The upload's record as stored in `<id>.info` (cached), without asking S3 for its parts. */
+  async recordOf(id: string): Promise<Upload> {
+    return (await this.getMetadata(id)).file;
+  }
+
   async contentKeyOf(id: string): Promise<string> {
-    const { file } = await this.getMetadata(id);
-    return linkedOwner(file, id) ?? id;
+    return linkedOwner(await this.recordOf(id), id) ?? id;
   }
 
   /** Writes `<id>.info` in S3Store's own format, finished, with the owner as storage path. */
@@ -237,17 +241,18 @@ export class S3Storage implements UploadStorage {
   }
 
   async stat(id: string): Promise<StoredContent | undefined> {
-    const upload = await this.datastore.getUpload(id).catch(() => undefined);
-    if (!upload || upload.size === undefined || upload.offset !== upload.size) return undefined;
+    const record = await this.datastore.recordOf(id).catch(() => undefined);
+    if (!record) return undefined;
     try {
+      // The object exists only once the multipart upload was completed: no parts to list.
       const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.options.bucket, Key: linkedOwner(upload, id) ?? id }),
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: linkedOwner(record, id) ?? id }),
       );
       return {
         size: head.ContentLength ?? 0,
         lastModified: head.LastModified ?? new Date(0),
         etag: head.ETag ?? `"${id}"`,
-        metadata: upload.metadata ?? {},
+        metadata: record.metadata ?? {},
       };
     } catch (error) {
       if (isNotFound(error)) return undefined;
