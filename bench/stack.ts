@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type Services, startServices } from '../test/harness/services.ts';
+import { s3ClientFor } from '../test/harness/stack.ts';
 import { type BenchServer, startOurs, startTusd } from './servers.ts';
 
 /** One bucket per server, so no two of them ever see each other's objects. */
@@ -33,14 +34,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   // Local MinIO and Redis even where Docker answers: the versions reported are the binaries run.
   process.env.TEST_SERVICES = 'local';
   const services = await startServices();
-  const s3 = new S3Client({
-    endpoint: services.s3Endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: {
-      accessKeyId: services.s3AccessKeyId,
-      secretAccessKey: services.s3SecretAccessKey,
-    },
+  const s3 = s3ClientFor(services, {
     // As in server/storage/s3storage.ts, so the direct baseline does the same work per request.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',

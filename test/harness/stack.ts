@@ -12,6 +12,7 @@ import {
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 
 export type StorageKind = 'file' | 's3';
@@ -30,8 +31,11 @@ export function testServices() {
   };
 }
 
-export function s3Client(): S3Client {
-  const services = testServices();
+/** An S3 client for MinIO as the test services run it; `extra` adds or overrides options. */
+export function s3ClientFor(
+  services: { s3Endpoint: string; s3AccessKeyId: string; s3SecretAccessKey: string },
+  extra: Partial<S3ClientConfig> = {},
+): S3Client {
   return new S3Client({
     endpoint: services.s3Endpoint,
     region: 'us-east-1',
@@ -40,7 +44,12 @@ export function s3Client(): S3Client {
       accessKeyId: services.s3AccessKeyId,
       secretAccessKey: services.s3SecretAccessKey,
     },
+    ...extra,
   });
+}
+
+export function s3Client(): S3Client {
+  return s3ClientFor(testServices());
 }
 
 export function sha256(data: Buffer | string): string {
