@@ -10,19 +10,11 @@ import {
   type ContentRecord,
   type ContentRefs,
   expireOnlyUnfinished,
+  linkedOwner,
   StorageError,
   type StoredContent,
   type UploadStorage,
 } from './types.ts';
-
-/**
- * A linked upload's stored record names the owner whose bytes it shares in `storage.path`
- * (records of ordinary uploads carry no storage field on disk).
- */
-function linkedOwner(info: Upload | undefined, id: string): string | undefined {
-  const owner = info?.storage?.path;
-  return owner && owner !== id ? owner : undefined;
-}
 
 /**
  * @tus/file-store with linked (deduplicated) uploads, and an expiry sweep that spares finished

@@ -19,6 +19,7 @@ import {
   type ContentRecord,
   type ContentRefs,
   expireOnlyUnfinished,
+  linkedOwner,
   StorageError,
   type StoredContent,
   type UploadStorage,
@@ -98,12 +99,6 @@ class S3ContentRefs implements ContentRefs {
       token = page.NextContinuationToken;
     } while (token);
   }
-}
-
-/** A linked upload's record names the owner whose bytes it shares in `storage.path`. */
-function linkedOwner(upload: Upload, id: string): string | undefined {
-  const owner = upload.storage?.path;
-  return owner && owner !== id ? owner : undefined;
 }
 
 /**

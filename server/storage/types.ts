@@ -82,3 +82,13 @@ export function expireOnlyUnfinished(store: DataStore): void {
     return upload;
   };
 }
+
+/**
+ * The owner whose bytes a linked (deduplicated) upload shares, named in its record's
+ * `storage.path`; undefined for an upload with bytes of its own (whose stored record has no
+ * storage field, or its own id there).
+ */
+export function linkedOwner(record: Upload | undefined, id: string): string | undefined {
+  const owner = record?.storage?.path;
+  return owner && owner !== id ? owner : undefined;
+}
