@@ -16,5 +16,6 @@ export default {
   globalSetup: '<rootDir>/test/harness/globalSetup.ts',
   globalTeardown: '<rootDir>/test/harness/globalTeardown.ts',
   testTimeout: 180_000,
-  maxWorkers: 2,
+  // One suite at a time: several measure timings and memory of real server processes.
+  maxWorkers: 1,
 };
