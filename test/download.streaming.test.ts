@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream } from 'node:stream/web';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type FinishedUpload, finishedUpload } from './harness/downloads.ts';
 import {
@@ -29,7 +30,6 @@ import { createUpload, TUS } from './harness/tus.ts';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Starts a GET, takes the first chunk of the body and hangs up, like a user closing a tab. */
 function abortedDownload(url: string, headers: Record<string, string> = {}): Promise<void> {

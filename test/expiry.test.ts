@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { waitFor } from './harness/services.ts';
@@ -11,7 +12,6 @@ import {
 import { createUpload, head, idOf, patch } from './harness/tus.ts';
 
 const MIB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe.each(STORAGE_KINDS)('expiration on the %s storage', (kind) => {
   const storage: TestStorage = createTestStorage(kind);

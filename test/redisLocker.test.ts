@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { Redis } from 'ioredis';
 import {
@@ -36,7 +37,6 @@ async function instance(
 
 /** A key no other test uses. */
 const uniqueId = () => `upload-${Math.random().toString(36).slice(2)}`;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const never = () => new AbortController().signal;
 const noop = () => {};
 

@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { Upload } from 'tus-js-client';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
@@ -13,7 +14,6 @@ import {
 import { createUpload, head, idOf, tusClientUpload } from './harness/tus.ts';
 
 const MIB = 1024 * 1024;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The same upload id, reached through another server process. */
 function on(server: ServerProcess, url: string): string {

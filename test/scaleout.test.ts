@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { startDedicatedRedis, type TestRedis } from './harness/services.ts';
@@ -7,7 +8,6 @@ import { createUpload, encodeMetadata, head, idOf, patch, tusClientUpload } from
 
 const MIB = 1024 * 1024;
 const LOCK_TTL_SECONDS = 2;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The same upload, addressed through another instance. */
 const via = (server: ServerProcess, url: string) => `${server.url}/files/${idOf(url)}`;
