@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
+import { RETRY_AFTER_SECONDS, unavailableReason, unavailableService } from '../server/errors.ts';
 import type { Logger } from '../server/logger.ts';
 import type { ByteRange, StoredContent, UploadStorage } from '../server/storage/types.ts';
 import { UPLOAD_ID } from '../server/tusGuards.ts';
@@ -43,6 +44,13 @@ function errorReply(status: number, error: string, headers: OutgoingHttpHeaders 
   return { status, headers, error };
 }
 
+/** An outage is a 503 the client may retry, never a 404 that looks like a deleted file. */
+function unavailableReply(error: unknown): Reply {
+  return errorReply(503, unavailableReason(unavailableService(error) ?? 'storage'), {
+    'Retry-After': String(RETRY_AFTER_SECONDS),
+  });
+}
+
 /**
  * GET and HEAD of a finished upload's bytes, with ranges and conditional requests (RFC 9110
  * §13, §14). It asks storage for bytes and streams them; it knows nothing of tus.
@@ -75,7 +83,7 @@ export class DownloadHandler {
       content = await this.storage.stat(id);
     } catch (error) {
       this.logger.error({ err: error, uploadId: id }, 'download: storage stat failed');
-      return this.deliver(res, id, errorReply(503, 'storage unavailable'));
+      return this.deliver(res, id, unavailableReply(error));
     }
     // Unfinished, unknown, expired and deleted uploads have no content to download.
     const reply = content ? this.replyFor(req, id, content) : errorReply(404, 'not found');
@@ -189,10 +197,10 @@ export class DownloadHandler {
     } catch (error) {
       if (clientGone.signal.aborted) return;
       // The upload may have been deleted since it was looked at: that is a 404, not a failure.
-      const stillThere = id && (await this.storage.stat(id).catch(() => undefined));
+      const stillThere = id && (await this.storage.stat(id).catch(() => 'unknown' as const));
       if (!stillThere) return this.deliver(res, id, errorReply(404, 'not found'));
       this.logger.error({ err: error, uploadId: id }, 'download: read failed');
-      return this.deliver(res, id, errorReply(503, 'storage unavailable'));
+      return this.deliver(res, id, unavailableReply(error));
     }
     try {
       res.writeHead(reply.status, reply.headers);

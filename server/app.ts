@@ -8,7 +8,9 @@ import express, {
   type Response,
 } from 'express';
 import { pinoHttp } from 'pino-http';
+import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
+import { RETRY_AFTER_SECONDS } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { tusGuards } from './tusGuards.ts';
@@ -23,6 +25,21 @@ export type AppParts = {
   /** The upload page at / and its assets. */
   uploadPage?: RequestHandler;
 };
+
+/** What tus answers, completed where @tus/server leaves something out. */
+function completeTusResponse(method: string, response: globalThis.Response): void {
+  const { headers, status } = response;
+  // tus-js-client with uploadDataDuringCreation reads Upload-Offset from every creation answer,
+  // also when it sent no body (deferred length): the offset of a new upload is 0.
+  if (method === 'POST' && status === 201 && !headers.has('upload-offset')) {
+    headers.set('Upload-Offset', '0');
+  }
+  // Busy (423) and unavailable (503) are retryable; say when to come back.
+  if ((status === 503 || status === 423) && !headers.has('retry-after')) {
+    headers.set('Retry-After', String(status === 423 ? 1 : RETRY_AFTER_SECONDS));
+  }
+  if (status >= 500) headers.set('Content-Type', 'application/json; charset=utf-8');
+}
 
 /** The id a creation request was given, kept on the Node request for its log line. */
 const createdIds = new WeakMap<object, string>();
@@ -93,7 +110,11 @@ export function createApp({
       return download.handle(req, res);
     next();
   });
-  const handleTus = (req: express.Request, res: express.Response) => tus.handle(req, res);
+  const handleTus = async (req: express.Request, res: express.Response) => {
+    const response = await tus.handleWeb(new NodeRequest({ req, res }));
+    completeTusResponse(req.method, response);
+    await sendNodeResponse(res, response);
+  };
   const pass: RequestHandler = (_req, _res, next) => next();
   app.all('/files', tusGuards, beforeTus?.creation ?? pass, handleTus);
   app.all('/files/:id', tusGuards, beforeTus?.upload ?? pass, handleTus);

@@ -12,10 +12,12 @@ import { uploadPageRoutes } from '../web/routes.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { dedupeCreation, dedupeLinkedPatch } from './dedupeRoutes.ts';
+import { unavailableReason, unavailableService } from './errors.ts';
 import { type ExpirySweep, redisLeadership, soleInstance, startExpirySweep } from './expiry.ts';
 import { DrainableLocker } from './lockers/DrainableLocker.ts';
 import { LOCK_ERRORS, RedisLocker } from './lockers/RedisLocker.ts';
 import type { Logger } from './logger.ts';
+import { createUrlBuilder } from './publicUrl.ts';
 import { createReadinessCheck } from './readiness.ts';
 import { FileStorage } from './storage/filestorage.ts';
 import { S3Storage } from './storage/s3storage.ts';
@@ -80,7 +82,8 @@ export function compose(config: Config, logger: Logger): Composition {
     locker,
     logger,
   });
-  const routeParts = { dedupe, storage, logger, maxSize: config.maxUploadSize };
+  const urlFor = createUrlBuilder(config);
+  const routeParts = { dedupe, storage, logger, maxSize: config.maxUploadSize, urlFor };
 
   const tus = new TusServer({
     path: '/files',
@@ -89,13 +92,29 @@ export function compose(config: Config, logger: Logger): Composition {
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,
+    generateUrl: (req, { path, id }) => urlFor((name) => req.headers.get(name), `${path}/${id}`),
     ...createHooks(config.dedupe ? dedupe : undefined),
-    onResponseError(_req, error) {
+    onResponseError(req, error) {
       // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
       if (error === ERRORS.ERR_LOCK_TIMEOUT) return LOCK_ERRORS.TIMEOUT;
-      if ('status_code' in error) return undefined;
-      logger.error({ err: error }, 'tus request failed');
-      return undefined;
+      const uploadId = /\/files\/([^/?]+)/.exec(req.url)?.[1];
+      const service =
+        error === LOCK_ERRORS.UNAVAILABLE ? ('redis' as const) : unavailableService(error);
+      if (service) {
+        logger.error({ err: error, uploadId }, `${service} unavailable`);
+        return { status_code: 503, body: JSON.stringify({ error: unavailableReason(service) }) };
+      }
+      if ('status_code' in error) {
+        // Server-side failures answer in JSON, like every other route's errors.
+        if (error.status_code < 500) return undefined;
+        return {
+          status_code: error.status_code,
+          body: JSON.stringify({ error: error.body.trim() }),
+        };
+      }
+      // What went wrong stays in the log: the client learns only that it was not its fault.
+      logger.error({ err: error, uploadId }, 'tus request failed');
+      return { status_code: 500, body: JSON.stringify({ error: 'internal error' }) };
     },
   });
 

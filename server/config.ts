@@ -32,7 +32,15 @@ const url = (protocols: string[]) =>
 
 const onOff = z.enum(['on', 'off'], { error: 'must be "on" or "off"' });
 
-// Every variable the server reads; the contract's table is the source of these names and defaults.
+/** An origin with an optional path prefix: where clients reach `/files/` from outside. */
+const publicUrl = url(['http:', 'https:'])
+  .refine((value) => {
+    const parsed = new URL(value);
+    return !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+  }, 'must have no query, fragment or credentials')
+  .transform((value) => value.replace(/\/+$/, ''));
+
+// Every variable the server reads, with its default: the README's configuration table lists them.
 const schema = z.object({
   PORT: integer(0, 65535).default(8080),
   HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
@@ -56,6 +64,9 @@ const schema = z.object({
   EXPIRY_SWEEP_SECONDS: integer(1).default(600),
   LOCK_TTL_SECONDS: integer(1, 3600).default(10),
   DEDUPE: onOff.default('on'),
+  REQUEST_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(60),
+  PUBLIC_URL: publicUrl.optional(),
+  TRUST_PROXY: onOff.default('off'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -78,6 +89,11 @@ export type Config = {
   expirySweepSeconds: number;
   lockTtlSeconds: number;
   dedupe: boolean;
+  requestIdleTimeoutSeconds: number;
+  /** Base of every absolute URL the server makes, without a trailing slash. */
+  publicUrl?: string;
+  /** Whether X-Forwarded-Proto / X-Forwarded-Host (and Forwarded) from the proxy are believed. */
+  trustProxy: boolean;
   logLevel: Env['LOG_LEVEL'];
 };
 
@@ -134,6 +150,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     expirySweepSeconds: e.EXPIRY_SWEEP_SECONDS,
     lockTtlSeconds: e.LOCK_TTL_SECONDS,
     dedupe: e.DEDUPE === 'on',
+    requestIdleTimeoutSeconds: e.REQUEST_IDLE_TIMEOUT_SECONDS,
+    publicUrl: e.PUBLIC_URL,
+    trustProxy: e.TRUST_PROXY === 'on',
     logLevel: e.LOG_LEVEL,
   };
 }

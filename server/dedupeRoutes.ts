@@ -2,7 +2,9 @@ import { Metadata, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Dedupe } from '../hooks/dedupe/Dedupe.ts';
 import { checkUploadMetadata } from '../hooks/validateMetadata.ts';
+import { RETRY_AFTER_SECONDS, unavailableReason, unavailableService } from './errors.ts';
 import type { Logger } from './logger.ts';
+import type { UrlBuilder } from './publicUrl.ts';
 import type { UploadStorage } from './storage/types.ts';
 
 const TUS_HEADERS = {
@@ -11,7 +13,13 @@ const TUS_HEADERS = {
   'Access-Control-Expose-Headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable',
 };
 
-type DedupeRouteParts = { dedupe: Dedupe; storage: UploadStorage; logger: Logger; maxSize: number };
+type DedupeRouteParts = {
+  dedupe: Dedupe;
+  storage: UploadStorage;
+  logger: Logger;
+  maxSize: number;
+  urlFor: UrlBuilder;
+};
 
 /** Requests the dedupe routes cannot answer go on to tus unchanged, errors included. */
 function orTus(
@@ -24,8 +32,20 @@ function orTus(
         if (!handled) next();
       },
       (error: Error) => {
-        logger.warn({ err: { message: error.message } }, 'dedupe: falling back to a normal upload');
-        if (!res.headersSent) next();
+        if (res.headersSent) return;
+        const service = unavailableService(error);
+        if (!service) {
+          logger.warn(
+            { err: { message: error.message } },
+            'dedupe: falling back to a normal upload',
+          );
+          return next();
+        }
+        logger.error({ err: error, uploadId: req.params.id }, `${service} unavailable`);
+        res
+          .status(503)
+          .set({ ...TUS_HEADERS, 'Retry-After': String(RETRY_AFTER_SECONDS) })
+          .json({ error: unavailableReason(service) });
       },
     );
   };
@@ -35,7 +55,12 @@ function orTus(
  * POST /files/ announcing a sha256 or md5 the index holds, with the same length: the upload is
  * created finished, sharing the stored bytes, and the client needs to send nothing.
  */
-export function dedupeCreation({ dedupe, logger, maxSize }: DedupeRouteParts): RequestHandler {
+export function dedupeCreation({
+  dedupe,
+  logger,
+  maxSize,
+  urlFor,
+}: DedupeRouteParts): RequestHandler {
   return orTus(logger, async (req, res) => {
     const length = req.get('upload-length');
     const rawMetadata = req.get('upload-metadata');
@@ -65,7 +90,7 @@ export function dedupeCreation({ dedupe, logger, maxSize }: DedupeRouteParts): R
       .status(201)
       .set({
         ...TUS_HEADERS,
-        Location: `${req.protocol}://${req.get('host')}/files/${upload.id}`,
+        Location: urlFor((name) => req.get(name), `/files/${upload.id}`),
         'Upload-Offset': String(size),
       })
       .end();

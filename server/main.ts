@@ -3,6 +3,7 @@ import { compose } from './compose.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { StorageError } from './storage/types.ts';
+import { applyIdleTimeouts } from './timeouts.ts';
 
 /** Whole shutdown budget; orchestrators commonly send SIGKILL 10 s after SIGTERM. */
 const SHUTDOWN_MS = 9000;
@@ -34,11 +35,9 @@ async function main(): Promise<void> {
   }
 
   await parts.start();
-  const server = createServer(parts.app);
-  // Uploads stream for as long as the client sends; only idle sockets time out.
-  server.requestTimeout = 0;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
+  // Header and idle limits are checked every second rather than Node's default 30.
+  const server = createServer({ connectionsCheckingInterval: 1000 }, parts.app);
+  applyIdleTimeouts(server, config.requestIdleTimeoutSeconds, logger);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, resolve);

@@ -40,6 +40,14 @@ export function checkTusRequest(req: Request): Rejection | undefined {
     };
   }
 
+  // Lengths and offsets are byte counts JavaScript holds exactly: at most 2^53 - 1.
+  for (const name of ['Upload-Length', 'Upload-Offset']) {
+    const value = req.get(name);
+    if (value !== undefined && /^\d+$/.test(value) && !Number.isSafeInteger(Number(value))) {
+      return { status: 400, reason: `${name} must be at most ${Number.MAX_SAFE_INTEGER}` };
+    }
+  }
+
   const id: unknown = req.params.id;
   if (id !== undefined && !(typeof id === 'string' && UPLOAD_ID.test(id))) {
     return { status: 404, reason: 'Upload not found' };

@@ -7,9 +7,17 @@ import {
   sha256,
   type TestStorage,
 } from './harness/stack.ts';
-import { createUpload, encodeMetadata, head, idOf, patch, TUS } from './harness/tus.ts';
+import {
+  createUpload,
+  downloadedSha256,
+  encodeMetadata,
+  head,
+  idOf,
+  patch,
+  TUS,
+} from './harness/tus.ts';
 
-describe.each(STORAGE_KINDS)('tus 1.0.0 protocol on the %s storage', (kind) => {
+describe.each(STORAGE_KINDS)('tus 1.0.0 protocol on the %s configuration', (kind) => {
   let storage: TestStorage;
   let server: ServerProcess;
   const MAX = 50 * 1024 * 1024;
@@ -226,6 +234,67 @@ describe.each(STORAGE_KINDS)('tus 1.0.0 protocol on the %s storage', (kind) => {
     expect(res.headers.get('upload-length')).toBe('10');
     expect(res.headers.get('upload-offset')).toBe('10');
     expect(await storage.storedSha256(idOf(url))).toBe(sha256('helloworld'));
+    expect(await downloadedSha256(url)).toBe(sha256('helloworld'));
+  });
+
+  test.each([
+    ['Upload-Length', String(2 ** 53)],
+    ['Upload-Length', '99999999999999999999999'],
+  ])('POST with %s %s (above 2^53 - 1) gets 400 and creates nothing', async (name, value) => {
+    const before = await storage.inventory();
+    const res = await fetch(`${server.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, [name]: value },
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/at most 9007199254740991/);
+    expect(await storage.inventory()).toEqual(before);
+  });
+
+  test('PATCH with Upload-Offset above 2^53 - 1 gets 400 and changes nothing', async () => {
+    const url = await createUpload(server.url, 5);
+    const res = await patch(url, 0, Buffer.from('hello'), { 'Upload-Offset': String(2 ** 53) });
+    expect(res.status).toBe(400);
+    expect((await head(url)).headers.get('upload-offset')).toBe('0');
+  });
+
+  test('every creation answer carries Upload-Offset, 0 when no body came with it', async () => {
+    const lengths: Record<string, string>[] = [
+      { 'Upload-Length': '10' },
+      { 'Upload-Defer-Length': '1' },
+    ];
+    for (const headers of lengths) {
+      const res = await fetch(`${server.url}/files/`, {
+        method: 'POST',
+        headers: { ...TUS, ...headers },
+      });
+      expect(res.status).toBe(201);
+      expect(res.headers.get('upload-offset')).toBe('0');
+    }
+  });
+
+  test('creation-defer-length with 0 bytes: a PATCH declaring length 0 finishes the upload', async () => {
+    const url = await createUpload(server.url, 'deferred');
+    const res = await patch(url, 0, Buffer.alloc(0), { 'Upload-Length': '0' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('upload-offset')).toBe('0');
+    const state = await head(url);
+    expect(state.headers.get('upload-length')).toBe('0');
+    expect(state.headers.get('upload-defer-length')).toBeNull();
+    const download = await fetch(url);
+    expect(download.status).toBe(200);
+    expect((await download.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  test('creation-defer-length: the declared length survives a restart of the server', async () => {
+    const url = await createUpload(server.url, 'deferred');
+    expect((await patch(url, 0, Buffer.from('hello'), { 'Upload-Length': '10' })).status).toBe(204);
+    await server.stop();
+    server = await startServer({ ...storage.env, MAX_UPLOAD_SIZE: String(MAX) });
+    const fresh = `${server.url}/files/${idOf(url)}`;
+    expect((await head(fresh)).headers.get('upload-length')).toBe('10');
+    expect((await patch(fresh, 5, Buffer.from('world'))).status).toBe(204);
+    expect(await downloadedSha256(fresh)).toBe(sha256('helloworld'));
   });
 
   test('creation-with-upload: the POST body is the first chunk', async () => {

@@ -1,62 +1,73 @@
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { describe, expect, test } from '@jest/globals';
+import type { UploadOptions } from 'tus-js-client';
+import { serverOnStorage } from './harness/serverOnStorage.ts';
+import { randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
 import {
-  createTestStorage,
-  randomContent,
-  STORAGE_KINDS,
-  sha256,
-  type TestStorage,
-} from './harness/stack.ts';
-import { head, idOf, tusClientUpload } from './harness/tus.ts';
+  downloadedSha256,
+  head,
+  idOf,
+  tusClientTerminate,
+  tusClientUpload,
+} from './harness/tus.ts';
 
 const MIB = 1024 * 1024;
 
-describe.each(STORAGE_KINDS)('tus-js-client uploads on the %s storage', (kind) => {
-  let storage: TestStorage;
-  let server: ServerProcess;
+/** One row of the tus-js-client option matrix: a size and the options it is sent with. */
+type Case = [name: string, size: number, options: Partial<UploadOptions>];
 
-  beforeAll(async () => {
-    storage = createTestStorage(kind);
-    server = await startServer(storage.env);
-  });
-  afterAll(async () => {
-    await server?.stop();
-    await storage?.cleanup();
-  });
+const deferred = { uploadLengthDeferred: true };
+const withCreation = { uploadDataDuringCreation: true };
 
-  const cases: Array<[string, number, number | undefined]> = [
-    ['0 B in one request', 0, undefined],
-    ['1 B in one request', 1, undefined],
-    ['5 MiB - 1 in 1 MiB chunks', 5 * MIB - 1, 1 * MIB],
-    ['5 MiB + 1 in 1 MiB chunks', 5 * MIB + 1, 1 * MIB],
-    ['5 MiB + 1 in 6 MiB chunks', 5 * MIB + 1, 6 * MIB],
-    ['64 MiB in 1 MiB chunks', 64 * MIB, 1 * MIB],
-    ['64 MiB in 16 MiB chunks', 64 * MIB, 16 * MIB],
-    ['7 MiB + 3 in odd 1,234,567 B chunks', 7 * MIB + 3, 1_234_567],
-  ];
+const CASES: Case[] = [
+  ['0 B in one request', 0, {}],
+  ['1 B in one request', 1, {}],
+  ['5 MiB - 1 in 1 MiB chunks', 5 * MIB - 1, { chunkSize: MIB }],
+  ['5 MiB + 1 in 1 MiB chunks', 5 * MIB + 1, { chunkSize: MIB }],
+  ['5 MiB + 1 in 6 MiB chunks', 5 * MIB + 1, { chunkSize: 6 * MIB }],
+  ['64 MiB in 1 MiB chunks', 64 * MIB, { chunkSize: MIB }],
+  ['64 MiB in 16 MiB chunks', 64 * MIB, { chunkSize: 16 * MIB }],
+  ['7 MiB + 3 in odd 1,234,567 B chunks', 7 * MIB + 3, { chunkSize: 1_234_567 }],
+  ['deferred length, 0 B', 0, deferred],
+  ['deferred length, 1 B', 1, deferred],
+  ['deferred length, 5 MiB + 1 in one request', 5 * MIB + 1, deferred],
+  ['deferred length, 12 MiB in 6 MiB chunks', 12 * MIB, { ...deferred, chunkSize: 6 * MIB }],
+  ['creation with upload, 1 B', 1, withCreation],
+  [
+    'creation with upload, 9 MiB + 17 in 2 MiB chunks',
+    9 * MIB + 17,
+    { ...withCreation, chunkSize: 2 * MIB },
+  ],
+  ['deferred length with creation with upload, 0 B', 0, { ...deferred, ...withCreation }],
+  ['deferred length with creation with upload, 1 B', 1, { ...deferred, ...withCreation }],
+  [
+    'deferred length with creation with upload, 12 MiB in 6 MiB chunks',
+    12 * MIB,
+    { ...deferred, ...withCreation, chunkSize: 6 * MIB },
+  ],
+];
 
-  test.each(cases)('%s: stored bytes equal the source', async (_name, size, chunkSize) => {
-    const data = randomContent(size);
-    const url = await tusClientUpload(server.url, data, chunkSize ? { chunkSize } : {});
-    const res = await head(url);
-    expect(res.headers.get('upload-offset')).toBe(String(size));
-    expect(res.headers.get('upload-length')).toBe(String(size));
-    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
-  });
+describe.each(STORAGE_KINDS)('tus-js-client uploads on the %s configuration', (kind) => {
+  const stack = serverOnStorage(kind);
 
-  test('creation-with-upload (uploadDataDuringCreation) with 2 MiB chunks', async () => {
-    const data = randomContent(9 * MIB + 17);
-    const url = await tusClientUpload(server.url, data, {
-      uploadDataDuringCreation: true,
-      chunkSize: 2 * MIB,
-    });
-    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
-  });
+  test.each(CASES)(
+    '%s: HEAD says finished, GET returns the bytes sent',
+    async (_name, size, options) => {
+      const data = randomContent(size);
+      const url = await tusClientUpload(stack.server.url, data, options);
+      const res = await head(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('upload-defer-length')).toBeNull();
+      expect(res.headers.get('upload-length')).toBe(String(size));
+      expect(res.headers.get('upload-offset')).toBe(String(size));
+      expect(await downloadedSha256(url)).toBe(sha256(data));
+      expect(await stack.storage.storedSha256(idOf(url))).toBe(sha256(data));
+    },
+  );
 
   test('non-ASCII metadata survives the round trip', async () => {
     const data = randomContent(1000);
     const metadata = { filename: '报告.pdf', note: 'słońce', filetype: 'application/pdf' };
-    const url = await tusClientUpload(server.url, data, { metadata });
+    const url = await tusClientUpload(stack.server.url, data, { metadata });
     const res = await head(url);
     const stored = Object.fromEntries(
       (res.headers.get('upload-metadata') ?? '').split(',').map((pair) => {
@@ -65,6 +76,16 @@ describe.each(STORAGE_KINDS)('tus-js-client uploads on the %s storage', (kind) =
       }),
     );
     expect(stored).toEqual(metadata);
-    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+    expect(await downloadedSha256(url)).toBe(sha256(data));
+  });
+
+  test('termination by the client: HEAD and GET answer 404, storage keeps nothing of it', async () => {
+    const data = randomContent(6 * MIB + 5);
+    const url = await tusClientUpload(stack.server.url, data, { chunkSize: 4 * MIB });
+    expect(await downloadedSha256(url)).toBe(sha256(data));
+    await tusClientTerminate(url);
+    expect((await head(url)).status).toBe(404);
+    expect((await fetch(url)).status).toBe(404);
+    expect(await stack.storage.inventory()).not.toContainEqual(expect.stringContaining(idOf(url)));
   });
 });

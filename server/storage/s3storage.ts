@@ -19,7 +19,9 @@ import {
   type ContentRecord,
   type ContentRefs,
   expireOnlyUnfinished,
+  isUnreachable,
   linkedOwner,
+  ServiceUnavailable,
   StorageError,
   type StoredContent,
   type UploadStorage,
@@ -28,6 +30,50 @@ import {
 type S3Options = NonNullable<Config['s3']>;
 
 const REFS_PREFIX = 'refs/';
+
+/**
+ * Every request of the client that fails because S3 is away (after the SDK's own retries)
+ * surfaces as ServiceUnavailable, so no caller mistakes an outage for a missing upload.
+ */
+function reportOutages(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        throw isUnreachable(error) ? new ServiceUnavailable('storage', error) : error;
+      }
+    },
+    { step: 'initialize', name: 'reportStorageOutages' },
+  );
+}
+
+/**
+ * The shared metadata cache (Redis) in front of `<id>.info`. A read that fails is a miss, so
+ * the record comes from S3 itself; a failed delete must not leave a stale record behind.
+ */
+class MetadataCache implements KvStore<MetadataValue> {
+  constructor(private readonly inner: KvStore<MetadataValue>) {}
+
+  async get(key: string): Promise<MetadataValue | undefined> {
+    return this.inner.get(key).catch(() => undefined);
+  }
+
+  async set(key: string, value: MetadataValue): Promise<void> {
+    await this.inner.set(key, value).catch(() => undefined);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.inner.delete(key).catch((error: unknown) => {
+      throw new ServiceUnavailable('redis', error);
+    });
+  }
+}
+
+/** A missing `<id>.info` is a missing upload; any other failure stays what it is. */
+function notFoundAsTus(error: unknown): never {
+  throw isNotFound(error) ? ERRORS.FILE_NOT_FOUND : error;
+}
 
 /** References as small JSON objects: `refs/<owner>/<uploadId>`. */
 class S3ContentRefs implements ContentRefs {
@@ -106,11 +152,14 @@ class S3ContentRefs implements ContentRefs {
  * incomplete tail on termination.
  */
 class TusS3Store extends S3Store {
+  constructor(options: ConstructorParameters<typeof S3Store>[0]) {
+    super(options);
+    reportOutages(this.client);
+  }
+
   /** A linked upload is finished and has no multipart upload to list. */
   override async getUpload(id: string): Promise<Upload> {
-    const { file } = await this.getMetadata(id).catch(() => {
-      throw ERRORS.FILE_NOT_FOUND;
-    });
+    const { file } = await this.getMetadata(id).catch(notFoundAsTus);
     if (linkedOwner(file, id)) return new Upload({ ...file, offset: file.size ?? 0 });
     return super.getUpload(id);
   }
@@ -160,11 +209,20 @@ class TusS3Store extends S3Store {
     return super.write(src, id, offset);
   }
 
+  /**
+   * S3Store changes the cached record in place and saves `<id>.info`, but never refreshes the
+   * cache: an in-process cache shares that object and sees the length, Redis keeps a copy that
+   * still has none. A length of 0 finishes the upload, as a 0-byte creation does.
+   */
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    await super.declareUploadLength(id, length);
+    await this.clearCache(id);
+    if (length === 0) await super.write(Readable.from([]), id, 0);
+  }
+
   /** Termination also removes the incomplete tail (`<id>.part`), which S3Store leaves behind. */
   override async remove(id: string): Promise<void> {
-    const { file } = await this.getMetadata(id).catch(() => {
-      throw ERRORS.FILE_NOT_FOUND;
-    });
+    const { file } = await this.getMetadata(id).catch(notFoundAsTus);
     // A linked upload has no bytes and no multipart upload of its own.
     if (linkedOwner(file, id)) return this.removeRecord(id);
     await super.remove(id);
@@ -192,15 +250,18 @@ export class S3Storage implements UploadStorage {
       credentials: options.credentials,
       // MinIO serves buckets by path, not by virtual host.
       forcePathStyle: true,
+      // A MinIO that does not accept the connection is away: say so instead of hanging.
+      requestHandler: { connectionTimeout: 5000 },
       // Checksums only where S3 requires them: tus streams bodies of unknown length.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
     this.client = new S3Client(clientConfig);
+    reportOutages(this.client);
     this.datastore = new TusS3Store({
       partSize: options.partSize,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
-      cache: options.metadataCache,
+      cache: options.metadataCache && new MetadataCache(options.metadataCache),
       s3ClientConfig: { ...clientConfig, bucket: options.bucket },
     });
     this.refs = new S3ContentRefs(this.client, options.bucket);
@@ -236,7 +297,10 @@ export class S3Storage implements UploadStorage {
   }
 
   async stat(id: string): Promise<StoredContent | undefined> {
-    const record = await this.datastore.recordOf(id).catch(() => undefined);
+    const record = await this.datastore.recordOf(id).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    });
     if (!record) return undefined;
     try {
       // The object exists only once the multipart upload was completed: no parts to list.
@@ -338,6 +402,9 @@ export class S3Storage implements UploadStorage {
 function isNotFound(error: unknown): boolean {
   const err = error as Error & { $metadata?: { httpStatusCode?: number } };
   return (
-    err.name === 'NotFound' || err.name === 'NoSuchBucket' || err.$metadata?.httpStatusCode === 404
+    err.name === 'NotFound' ||
+    err.name === 'NoSuchKey' ||
+    err.name === 'NoSuchBucket' ||
+    err.$metadata?.httpStatusCode === 404
   );
 }

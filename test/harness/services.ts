@@ -15,6 +15,7 @@ export type Services = {
 
 const MINIO_USER = 'tusminioadmin';
 const MINIO_PASSWORD = 'tusminioadmin-secret';
+const MINIO_IMAGE = 'minio/minio:RELEASE.2025-09-07T16-13-09Z';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -137,10 +138,25 @@ export async function startLocalRedis(): Promise<TestRedis> {
   };
 }
 
-async function startLocal(): Promise<Services> {
-  const dir = mkdtempSync(path.join(tmpdir(), 'tus-minio-'));
-  const [port, consolePort] = [await freePort(), await freePort()];
-  const minio = startProcess(
+/** A MinIO of its own for a test that stops it; restarted at the same address with its data. */
+export type TestMinio = {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  remove(): Promise<void>;
+};
+
+async function minioReady(endpoint: string): Promise<void> {
+  await waitFor(
+    async () => (await fetch(`${endpoint}/minio/health/ready`)).status === 200,
+    'minio server',
+  );
+}
+
+function launchMinio(dir: string, port: number, consolePort: number): ChildProcess {
+  return startProcess(
     minioBinary(),
     [
       'server',
@@ -153,12 +169,59 @@ async function startLocal(): Promise<Services> {
     ],
     { MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: 'off' },
   );
+}
+
+export async function startDedicatedMinio(): Promise<TestMinio> {
+  const credentials = { accessKeyId: MINIO_USER, secretAccessKey: MINIO_PASSWORD };
+  if (process.env.TEST_SERVICES !== 'local' && dockerAvailable()) {
+    const { MinioContainer } = await import('@testcontainers/minio');
+    // A fixed host port, so that a restarted container answers at the same address.
+    const port = await freePort();
+    const container = await new MinioContainer(MINIO_IMAGE)
+      .withUsername(MINIO_USER)
+      .withPassword(MINIO_PASSWORD)
+      .withExposedPorts({ container: 9000, host: port })
+      .start();
+    const endpoint = `http://127.0.0.1:${port}`;
+    return {
+      endpoint,
+      ...credentials,
+      stop: async () => void (await container.stop({ remove: false })),
+      restart: async () => {
+        await container.restart();
+        await minioReady(endpoint);
+      },
+      remove: async () => void (await container.stop()),
+    };
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'tus-minio-'));
+  const [port, consolePort] = [await freePort(), await freePort()];
+  const endpoint = `http://127.0.0.1:${port}`;
+  let minio = launchMinio(dir, port, consolePort);
+  await minioReady(endpoint);
+  return {
+    endpoint,
+    ...credentials,
+    stop: () => stopProcess(minio),
+    async restart() {
+      await stopProcess(minio);
+      minio = launchMinio(dir, port, consolePort);
+      await minioReady(endpoint);
+    },
+    async remove() {
+      await stopProcess(minio);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function startLocal(): Promise<Services> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tus-minio-'));
+  const [port, consolePort] = [await freePort(), await freePort()];
+  const minio = launchMinio(dir, port, consolePort);
   const redis = await startLocalRedis();
   const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor(
-    async () => (await fetch(`${endpoint}/minio/health/ready`)).status === 200,
-    'minio server',
-  );
+  await minioReady(endpoint);
   return {
     s3Endpoint: endpoint,
     s3AccessKeyId: MINIO_USER,
@@ -175,10 +238,7 @@ async function startContainers(): Promise<Services> {
   const { MinioContainer } = await import('@testcontainers/minio');
   const { RedisContainer } = await import('@testcontainers/redis');
   const [minio, redis] = await Promise.all([
-    new MinioContainer('minio/minio:RELEASE.2025-09-07T16-13-09Z')
-      .withUsername(MINIO_USER)
-      .withPassword(MINIO_PASSWORD)
-      .start(),
+    new MinioContainer(MINIO_IMAGE).withUsername(MINIO_USER).withPassword(MINIO_PASSWORD).start(),
     new RedisContainer('redis:7-alpine').start(),
   ]);
   return {

@@ -15,8 +15,36 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 
-export type StorageKind = 'file' | 's3';
-export const STORAGE_KINDS: StorageKind[] = ['file', 's3'];
+/**
+ * The configurations a user can start: the embedded default (file store), MinIO alone, and
+ * MinIO with Redis (shared metadata cache, locks and dedupe index: the scale-out setup).
+ */
+export type StorageKind = 'file' | 's3' | 's3+redis';
+export const STORAGE_KINDS: StorageKind[] = ['file', 's3', 's3+redis'];
+
+/**
+ * Redis databases handed to `s3+redis` storages in turn (the suites' fixed ones are below 8).
+ * The run's Redis starts empty and every storage empties its database when it is cleaned up.
+ */
+const ROTATING_REDIS_DBS = [8, 9, 10, 11, 12, 13, 14, 15];
+let nextRedisDb = 0;
+
+function rotatingRedisUrl(): string {
+  const db = ROTATING_REDIS_DBS[nextRedisDb++ % ROTATING_REDIS_DBS.length];
+  return `${testServices().redisUrl.replace(/\/\d+$/, '')}/${db}`;
+}
+
+async function flushRedis(url: string): Promise<void> {
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
 
 /** The MinIO and Redis that globalSetup started. */
 export function testServices() {
@@ -79,6 +107,8 @@ function contentKey(id: string, record: { storage?: { path?: string } }): string
  */
 export type TestStorage = {
   kind: StorageKind;
+  /** Where the bytes go: the file store or MinIO. */
+  backend: 'file' | 's3';
   env: NodeJS.ProcessEnv;
   /** sha256 of the stored bytes of upload `id`, read straight from storage. */
   storedSha256(id: string): Promise<string>;
@@ -92,6 +122,7 @@ export function createTestStorage(kind: StorageKind): TestStorage {
     const dir = mkdtempSync(path.join(tmpdir(), 'tus-data-'));
     return {
       kind,
+      backend: 'file',
       env: { DATA_DIR: dir },
       async storedSha256(id) {
         const record = JSON.parse(await readFile(path.join(dir, `${id}.json`), 'utf8'));
@@ -110,13 +141,16 @@ export function createTestStorage(kind: StorageKind): TestStorage {
     );
   const listMultipart = async () =>
     (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
+  const redisUrl = kind === 's3+redis' ? rotatingRedisUrl() : undefined;
   return {
     kind,
+    backend: 's3',
     env: {
       S3_ENDPOINT: services.s3Endpoint,
       S3_BUCKET: bucket,
       S3_ACCESS_KEY_ID: services.s3AccessKeyId,
       S3_SECRET_ACCESS_KEY: services.s3SecretAccessKey,
+      ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
     },
     async storedSha256(id) {
       const info = await client.send(new GetObjectCommand({ Bucket: bucket, Key: `${id}.info` }));
@@ -155,6 +189,7 @@ export function createTestStorage(kind: StorageKind): TestStorage {
         // The bucket may never have been created when the server failed to start.
       }
       client.destroy();
+      if (redisUrl) await flushRedis(redisUrl).catch(() => undefined);
     },
   };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Upload, type UploadOptions } from 'tus-js-client';
 
 export const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -73,4 +74,18 @@ export function tusClientUpload(
 
 export function idOf(url: string): string {
   return new URL(url).pathname.split('/').pop() ?? '';
+}
+
+/** sha256 of what a plain GET of the upload URL returns; throws unless it answers 200. */
+export async function downloadedSha256(url: string): Promise<string> {
+  const res = await fetch(url);
+  if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${await res.text()}`);
+  return createHash('sha256')
+    .update(Buffer.from(await res.arrayBuffer()))
+    .digest('hex');
+}
+
+/** Terminates an upload with the stock tus-js-client. */
+export function tusClientTerminate(url: string): Promise<void> {
+  return Upload.terminate(url, { retryDelays: [] });
 }

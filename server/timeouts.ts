@@ -1,0 +1,44 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from './logger.ts';
+
+/**
+ * Time limits for clients that stop sending. Uploads may stream for hours, so there is no limit
+ * on a whole request; instead the headers must arrive within the idle period, and a request body
+ * that sends nothing for that long is ended by closing its connection. tus treats that like any
+ * lost client: what was received is persisted and the upload's lock is released, so the client
+ * resumes from there.
+ */
+export function applyIdleTimeouts(server: Server, idleSeconds: number, logger: Logger): void {
+  const idleMs = idleSeconds * 1000;
+  server.requestTimeout = 0;
+  server.headersTimeout = idleMs;
+  server.keepAliveTimeout = Math.min(65_000, idleMs);
+
+  const current = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    current.set(socket, { req, res });
+    res.once('close', () => {
+      if (current.get(socket)?.req === req) current.delete(socket);
+    });
+  });
+
+  // Fires when the connection has neither received nor sent a byte for the idle period.
+  server.setTimeout(idleMs, (socket: Socket) => {
+    const exchange = current.get(socket);
+    if (exchange?.req.complete && !exchange.res.headersSent) {
+      // The whole request arrived and the server is still working on it (storage is slow).
+      socket.setTimeout(idleMs);
+      return;
+    }
+    if (exchange && !exchange.req.complete) {
+      const uploadId = /^\/files\/([^/?]+)/.exec(exchange.req.url ?? '')?.[1];
+      logger.warn(
+        { uploadId, method: exchange.req.method, idleSeconds },
+        'request body idle: closing the connection, the bytes received are kept',
+      );
+    }
+    socket.destroy();
+  });
+}
