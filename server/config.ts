@@ -35,8 +35,9 @@ const onOff = z.enum(['on', 'off'], { error: 'must be "on" or "off"' });
 /** An origin with an optional path prefix: where clients reach `/files/` from outside. */
 const publicUrl = url(['http:', 'https:'])
   .refine((value) => {
-    const parsed = new URL(value);
-    return !parsed.search && !parsed.hash && !parsed.username && !parsed.password;
+    // zod runs this check even when the URL check above failed.
+    const parsed = URL.canParse(value) ? new URL(value) : undefined;
+    return !parsed || (!parsed.search && !parsed.hash && !parsed.username && !parsed.password);
   }, 'must have no query, fragment or credentials')
   .transform((value) => value.replace(/\/+$/, ''));
 

@@ -13,7 +13,8 @@ export function applyIdleTimeouts(server: Server, idleSeconds: number, logger: L
   const idleMs = idleSeconds * 1000;
   server.requestTimeout = 0;
   server.headersTimeout = idleMs;
-  server.keepAliveTimeout = Math.min(65_000, idleMs);
+  // Longer than the 60 s a proxy (nginx) keeps an idle upstream connection, so it closes first.
+  server.keepAliveTimeout = 65_000;
 
   const current = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -37,6 +37,10 @@ describe('loadConfig', () => {
     [{ MAX_UPLOAD_SIZE: '-1' }, /^MAX_UPLOAD_SIZE/],
     [{ UPLOAD_EXPIRY_SECONDS: '1.5' }, /^UPLOAD_EXPIRY_SECONDS/],
     [{ DEDUPE: 'yes' }, /^DEDUPE must be "on" or "off"/],
+    [{ REQUEST_IDLE_TIMEOUT_SECONDS: '0' }, /^REQUEST_IDLE_TIMEOUT_SECONDS must be at least 1/],
+    [{ PUBLIC_URL: 'uploads.example.com' }, /^PUBLIC_URL must be a URL starting with http:/],
+    [{ PUBLIC_URL: 'https://example.com/?a=1' }, /^PUBLIC_URL must have no query/],
+    [{ TRUST_PROXY: 'yes' }, /^TRUST_PROXY must be "on" or "off"/],
     [
       { S3_ACCESS_KEY_ID: 'only-half' },
       /S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together/,
@@ -44,6 +48,13 @@ describe('loadConfig', () => {
   ])('%p is rejected with a message naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  test('PUBLIC_URL loses its trailing slash; TRUST_PROXY and the idle timeout default off and 60 s', () => {
+    expect(loadConfig({ PUBLIC_URL: 'https://u.example.com/base/' }).publicUrl).toBe(
+      'https://u.example.com/base',
+    );
+    expect(loadConfig({})).toMatchObject({ trustProxy: false, requestIdleTimeoutSeconds: 60 });
   });
 
   test('a bad secret is reported without its value', () => {
