@@ -220,6 +220,37 @@ class TusS3Store extends S3Store {
     if (length === 0) await super.write(Readable.from([]), id, 0);
   }
 
+  /**
+   * S3Store's sweep deletes an expired upload's objects but leaves its record in the metadata
+   * cache, where HEAD still found it (200 for an upload that is gone). Each expired upload loses
+   * its record first, then its cache entry, its multipart upload and its incomplete tail.
+   */
+  override async deleteExpired(): Promise<number> {
+    const period = this.getExpiration();
+    if (period === 0) return 0;
+    let deleted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.client.listMultipartUploads({
+        Bucket: this.bucket,
+        KeyMarker: keyMarker,
+        UploadIdMarker: uploadIdMarker,
+      });
+      for (const { Key, UploadId, Initiated } of page.Uploads ?? []) {
+        if (!Key || !UploadId || !Initiated || Date.now() <= Initiated.getTime() + period) continue;
+        await this.client.deleteObject({ Bucket: this.bucket, Key: this.infoKey(Key) });
+        await this.clearCache(Key);
+        await this.client.abortMultipartUpload({ Bucket: this.bucket, Key, UploadId });
+        await this.deleteIncompletePart(Key);
+        deleted += 1;
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return deleted;
+  }
+
   /** Termination also removes the incomplete tail (`<id>.part`), which S3Store leaves behind. */
   override async remove(id: string): Promise<void> {
     const { file } = await this.getMetadata(id).catch(notFoundAsTus);
