@@ -2,10 +2,10 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
-import { RETRY_AFTER_SECONDS, unavailableReason, unavailableService } from '../server/errors.ts';
-import type { Logger } from '../server/logger.ts';
-import type { ByteRange, StoredContent, UploadStorage } from '../server/storage/types.ts';
-import { UPLOAD_ID } from '../server/tusGuards.ts';
+import type { Logger } from 'pino';
+import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import type { ByteRange, StoredContent, UploadStorage } from '../storage/types.ts';
+import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { evaluatePreconditions, ifRangeHolds, type Validators } from './conditions.ts';
 import { contentDispositionOf, contentTypeOf } from './headers.ts';
 import { multipartByteranges } from './multipart.ts';
@@ -40,15 +40,17 @@ function isClientGone(error: unknown): boolean {
   return err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.name === 'AbortError';
 }
 
-function errorReply(status: number, error: string, headers: OutgoingHttpHeaders = {}): Reply {
-  return { status, headers, error };
+function errorReply(entry: ErrorEntry, headers: OutgoingHttpHeaders = {}): Reply {
+  return {
+    status: entry.status_code,
+    headers: { ...headers, ...retryHeaders(entry.status_code) },
+    error: jsonError(entry).error,
+  };
 }
 
 /** An outage is a 503 the client may retry, never a 404 that looks like a deleted file. */
 function unavailableReply(error: unknown): Reply {
-  return errorReply(503, unavailableReason(unavailableService(error) ?? 'storage'), {
-    'Retry-After': String(RETRY_AFTER_SECONDS),
-  });
+  return errorReply(outageOf(error) ?? ERRORS.STORAGE_UNAVAILABLE);
 }
 
 /**
@@ -68,7 +70,7 @@ export class DownloadHandler {
     } catch (error) {
       this.logger.error({ err: error, uploadId: req.params.id }, 'download failed');
       if (res.headersSent) res.destroy();
-      else res.status(500).json({ error: 'internal error' });
+      else res.status(500).json(jsonError(ERRORS.INTERNAL_ERROR));
     }
   };
 
@@ -76,7 +78,7 @@ export class DownloadHandler {
     const id = req.params.id;
     // Ids are the server's own, so anything else (`..`, `%2F`, NUL) never reaches storage.
     if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
-      return this.deliver(res, undefined, errorReply(404, 'not found'));
+      return this.deliver(res, undefined, errorReply(ERRORS.NOT_FOUND));
     }
     let content: StoredContent | undefined;
     try {
@@ -86,7 +88,7 @@ export class DownloadHandler {
       return this.deliver(res, id, unavailableReply(error));
     }
     // Unfinished, unknown, expired and deleted uploads have no content to download.
-    const reply = content ? this.replyFor(req, id, content) : errorReply(404, 'not found');
+    const reply = content ? this.replyFor(req, id, content) : errorReply(ERRORS.NOT_FOUND);
     return this.deliver(res, id, reply);
   }
 
@@ -107,7 +109,7 @@ export class DownloadHandler {
     };
 
     const outcome = evaluatePreconditions(req.headers, validators);
-    if (outcome === 'failed') return errorReply(412, 'precondition failed', headers);
+    if (outcome === 'failed') return errorReply(ERRORS.PRECONDITION_FAILED, headers);
     // The server generating a 304 response MUST generate any of the following header fields
     // that would have been sent in a 200 (OK) response: ... ETag ... Cache-Control.
     if (outcome === 'not-modified') return { status: 304, headers };
@@ -122,7 +124,7 @@ export class DownloadHandler {
       // For byte ranges, a sender SHOULD generate a Content-Range header field with an
       // unsatisfied-range value in a 416 (Range Not Satisfiable) response.
       headers['Content-Range'] = unsatisfiedRange(size);
-      return errorReply(416, 'range not satisfiable', headers);
+      return errorReply(ERRORS.RANGE_NOT_SATISFIABLE, headers);
     }
 
     const contentType = contentTypeOf(content.metadata);
@@ -198,7 +200,7 @@ export class DownloadHandler {
       if (clientGone.signal.aborted) return;
       // The upload may have been deleted since it was looked at: that is a 404, not a failure.
       const stillThere = id && (await this.storage.stat(id).catch(() => 'unknown' as const));
-      if (!stillThere) return this.deliver(res, id, errorReply(404, 'not found'));
+      if (!stillThere) return this.deliver(res, id, errorReply(ERRORS.NOT_FOUND));
       this.logger.error({ err: error, uploadId: id }, 'download: read failed');
       return this.deliver(res, id, unavailableReply(error));
     }

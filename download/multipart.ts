@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ByteRange } from '../server/storage/types.ts';
+import type { ByteRange } from '../storage/types.ts';
 import { contentRange, rangeLength } from './ranges.ts';
 
 /** A multipart/byteranges body (RFC 9110 §14.6) whose length is known before it is read. */

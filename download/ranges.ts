@@ -1,5 +1,5 @@
 import parseRange from 'range-parser';
-import type { ByteRange } from '../server/storage/types.ts';
+import type { ByteRange } from '../storage/types.ts';
 
 /**
  * More ranges than this (after coalescing) are answered with the whole representation: one

@@ -1,6 +1,6 @@
 import type { ServerOptions } from '@tus/server';
-import type { Dedupe } from './dedupe/Dedupe.ts';
-import { checkUploadMetadata } from './validateMetadata.ts';
+import { checkUploadMetadata } from '../dedupe/claims.ts';
+import type { Dedupe } from '../dedupe/Dedupe.ts';
 
 /** The tus lifecycle callbacks, composed once and handed to the tus server. */
 export function createHooks(

@@ -10,7 +10,7 @@ import express, {
 import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
-import { RETRY_AFTER_SECONDS } from './errors.ts';
+import { ERRORS, jsonError, retryHeaders } from '../errors/catalogue.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { tusGuards } from './tusGuards.ts';
@@ -35,8 +35,8 @@ function completeTusResponse(method: string, response: globalThis.Response): voi
     headers.set('Upload-Offset', '0');
   }
   // Busy (423) and unavailable (503) are retryable; say when to come back.
-  if ((status === 503 || status === 423) && !headers.has('retry-after')) {
-    headers.set('Retry-After', String(status === 423 ? 1 : RETRY_AFTER_SECONDS));
+  for (const [name, value] of Object.entries(retryHeaders(status))) {
+    if (!headers.has(name)) headers.set(name, value);
   }
   if (status >= 500) headers.set('Content-Type', 'application/json; charset=utf-8');
 }
@@ -120,7 +120,7 @@ export function createApp({
   app.all('/files/:id', tusGuards, beforeTus?.upload ?? pass, handleTus);
 
   app.use((_req, res) => {
-    res.status(404).json({ error: 'not found' });
+    res.status(404).json(jsonError(ERRORS.NOT_FOUND));
   });
   // Express's own error page would show a stack trace; a path it cannot decode names no upload.
   app.use(
@@ -128,9 +128,8 @@ export function createApp({
       const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
       if (status === 500) logger.error({ err: error }, 'request failed');
       if (res.headersSent) return void res.destroy();
-      res
-        .status(status === 400 ? 404 : status)
-        .json({ error: status === 500 ? 'internal error' : 'not found' });
+      const entry = status === 500 ? ERRORS.INTERNAL_ERROR : ERRORS.NOT_FOUND;
+      res.status(entry.status_code).json(jsonError(entry));
     },
   );
   return app;

@@ -1,27 +1,32 @@
 import type { MetadataValue } from '@tus/s3-store';
-import { ERRORS, IoRedisKvStore, MemoryLocker, Server as TusServer } from '@tus/server';
+import {
+  IoRedisKvStore,
+  MemoryLocker,
+  ERRORS as TUS_ERRORS,
+  Server as TusServer,
+} from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
+import { MemoryContentIndex, RedisContentIndex } from '../dedupe/contentIndex.ts';
+import { Dedupe } from '../dedupe/Dedupe.ts';
+import { DedupeStore } from '../dedupe/DedupeStore.ts';
+import { InProgressHashes } from '../dedupe/hashing.ts';
+import { dedupeCreation, dedupeLinkedPatch } from '../dedupe/routes.ts';
 import { DownloadHandler } from '../download/DownloadHandler.ts';
-import { MemoryContentIndex, RedisContentIndex } from '../hooks/dedupe/contentIndex.ts';
-import { Dedupe } from '../hooks/dedupe/Dedupe.ts';
-import { DedupeStore } from '../hooks/dedupe/DedupeStore.ts';
-import { InProgressHashes } from '../hooks/dedupe/hashState.ts';
+import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
 import { createHooks } from '../hooks/index.ts';
+import { FileStorage } from '../storage/file/FileStorage.ts';
+import { S3Storage } from '../storage/s3/S3Storage.ts';
+import type { UploadStorage } from '../storage/types.ts';
 import { uploadPageRoutes } from '../web/routes.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
-import { dedupeCreation, dedupeLinkedPatch } from './dedupeRoutes.ts';
-import { unavailableReason, unavailableService } from './errors.ts';
 import { type ExpirySweep, redisLeadership, soleInstance, startExpirySweep } from './expiry.ts';
 import { DrainableLocker } from './lockers/DrainableLocker.ts';
-import { LOCK_ERRORS, RedisLocker } from './lockers/RedisLocker.ts';
+import { RedisLocker } from './lockers/RedisLocker.ts';
 import type { Logger } from './logger.ts';
 import { createUrlBuilder } from './publicUrl.ts';
 import { createReadinessCheck } from './readiness.ts';
-import { FileStorage } from './storage/filestorage.ts';
-import { S3Storage } from './storage/s3storage.ts';
-import type { UploadStorage } from './storage/types.ts';
 
 /** How long a request asked to give up its lock keeps reading before it persists and unlocks. */
 const LOCK_DRAIN_MS = 500;
@@ -95,26 +100,18 @@ export function compose(config: Config, logger: Logger): Composition {
     generateUrl: (req, { path, id }) => urlFor((name) => req.headers.get(name), `${path}/${id}`),
     ...createHooks(config.dedupe ? dedupe : undefined),
     onResponseError(req, error) {
-      // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
-      if (error === ERRORS.ERR_LOCK_TIMEOUT) return LOCK_ERRORS.TIMEOUT;
       const uploadId = /\/files\/([^/?]+)/.exec(req.url)?.[1];
-      const service =
-        error === LOCK_ERRORS.UNAVAILABLE ? ('redis' as const) : unavailableService(error);
-      if (service) {
-        logger.error({ err: error, uploadId }, `${service} unavailable`);
-        return { status_code: 503, body: JSON.stringify({ error: unavailableReason(service) }) };
-      }
-      if ('status_code' in error) {
-        // Server-side failures answer in JSON, like every other route's errors.
-        if (error.status_code < 500) return undefined;
-        return {
-          status_code: error.status_code,
-          body: JSON.stringify({ error: error.body.trim() }),
-        };
-      }
+      // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
+      if (error === TUS_ERRORS.ERR_LOCK_TIMEOUT) return ERRORS.UPLOAD_LOCKED;
+      const outage = outageOf(error);
+      if (outage) logger.error({ err: error, uploadId }, outage.body.trimEnd());
+      else if (!('status_code' in error))
+        logger.error({ err: error, uploadId }, 'tus request failed');
       // What went wrong stays in the log: the client learns only that it was not its fault.
-      logger.error({ err: error, uploadId }, 'tus request failed');
-      return { status_code: 500, body: JSON.stringify({ error: 'internal error' }) };
+      const entry = outage ?? ('status_code' in error ? error : ERRORS.INTERNAL_ERROR);
+      if (entry.status_code < 500) return undefined;
+      // Server-side failures answer in JSON, like every other route's errors.
+      return { status_code: entry.status_code, body: JSON.stringify(jsonError(entry)) };
     },
   });
 

@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
+import { StorageError } from '../storage/types.ts';
 import { compose } from './compose.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { StorageError } from './storage/types.ts';
 import { applyIdleTimeouts } from './timeouts.ts';
 
 /** Whole shutdown budget; orchestrators commonly send SIGKILL 10 s after SIGTERM. */

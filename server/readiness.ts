@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { UploadStorage } from './storage/types.ts';
+import type { UploadStorage } from '../storage/types.ts';
 
 /** Resolves to the list of reasons the server cannot serve; empty when it can. */
 export type ReadinessCheck = () => Promise<string[]>;

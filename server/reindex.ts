@@ -1,7 +1,7 @@
+import { StorageError } from '../storage/types.ts';
 import { compose } from './compose.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { StorageError } from './storage/types.ts';
 
 /** `npm run reindex`: rebuilds the dedupe index in Redis from the references storage holds. */
 async function reindex(): Promise<number> {

@@ -1,23 +1,26 @@
+import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
+import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import { UPLOAD_ID } from '../storage/uploadId.ts';
 
-const TUS_VERSION = '1.0.0';
 const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
-/** Upload ids are the server's own: 32 lower-case hex characters (@tus/server's Uid.rand). */
-export const UPLOAD_ID = /^[0-9a-f]{32}$/;
 
-type Rejection = { status: number; reason: string; headers?: Record<string, string> };
+/** The subset of a request the guards read: its method (which an override may change) and headers. */
+export type TusRequestView = {
+  method: string;
+  get(name: string): string | undefined;
+  params: Record<string, unknown>;
+};
 
 /**
  * What @tus/server leaves out or answers differently from the tus 1.0.0 text. Applies
- * X-HTTP-Method-Override to the request; returns the rejection for a request that must stop.
+ * X-HTTP-Method-Override to the request; returns the error for a request that must stop.
  */
-export function checkTusRequest(req: Request): Rejection | undefined {
+export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
   // Clients behind proxies that only pass GET and POST send the real method in this header.
   const override = req.get('x-http-method-override')?.trim().toUpperCase();
   if (override) {
-    if (!OVERRIDABLE.has(override)) {
-      return { status: 400, reason: `X-HTTP-Method-Override ${override} is not supported` };
-    }
+    if (!OVERRIDABLE.has(override)) return ERRORS.UNSUPPORTED_METHOD_OVERRIDE;
     req.method = override;
   }
   if (req.method === 'OPTIONS') return undefined;
@@ -25,40 +28,29 @@ export function checkTusRequest(req: Request): Rejection | undefined {
   const resumable = req.get('tus-resumable');
   // If the version specified by the Client is not supported by the Server, it MUST respond
   // with the 412 Precondition Failed status and MUST include the Tus-Version header.
-  if (resumable === undefined && req.method !== 'GET') {
-    return {
-      status: 412,
-      reason: 'Tus-Resumable header is required',
-      headers: { 'Tus-Version': TUS_VERSION },
-    };
-  }
-  if (resumable !== undefined && resumable !== TUS_VERSION) {
-    return {
-      status: 412,
-      reason: `Tus-Resumable ${resumable} is not supported`,
-      headers: { 'Tus-Version': TUS_VERSION },
-    };
-  }
+  if (resumable === undefined && req.method !== 'GET') return ERRORS.MISSING_TUS_RESUMABLE;
+  if (resumable !== undefined && resumable !== TUS_RESUMABLE) return ERRORS.UNSUPPORTED_TUS_VERSION;
 
   // Lengths and offsets are byte counts JavaScript holds exactly: at most 2^53 - 1.
-  for (const name of ['Upload-Length', 'Upload-Offset']) {
-    const value = req.get(name);
-    if (value !== undefined && /^\d+$/.test(value) && !Number.isSafeInteger(Number(value))) {
-      return { status: 400, reason: `${name} must be at most ${Number.MAX_SAFE_INTEGER}` };
-    }
-  }
+  if (!safeCount(req.get('upload-length'))) return ERRORS.UPLOAD_LENGTH_TOO_LARGE;
+  if (!safeCount(req.get('upload-offset'))) return ERRORS.UPLOAD_OFFSET_TOO_LARGE;
 
   const id: unknown = req.params.id;
   if (id !== undefined && !(typeof id === 'string' && UPLOAD_ID.test(id))) {
-    return { status: 404, reason: 'Upload not found' };
+    return ERRORS.FILE_NOT_FOUND;
   }
 
   // All PATCH requests MUST use Content-Type: application/offset+octet-stream,
   // otherwise the server SHOULD return a 415 Unsupported Media Type status.
   if (req.method === 'PATCH' && req.get('content-type') !== 'application/offset+octet-stream') {
-    return { status: 415, reason: 'PATCH requires Content-Type: application/offset+octet-stream' };
+    return ERRORS.PATCH_CONTENT_TYPE;
   }
   return undefined;
+}
+
+/** False only for a whole number too large to hold exactly; other malformations are tus's to answer. */
+function safeCount(value: string | undefined): boolean {
+  return value === undefined || !/^\d+$/.test(value) || Number.isSafeInteger(Number(value));
 }
 
 /** Express middleware running checkTusRequest before the tus handler. */
@@ -69,11 +61,11 @@ export function tusGuards(req: Request, res: Response, next: NextFunction): void
     return;
   }
   res.set({
-    'Tus-Resumable': TUS_VERSION,
+    'Tus-Resumable': TUS_RESUMABLE,
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': 'Tus-Resumable, Tus-Version',
     'Content-Type': 'text/plain; charset=utf-8',
-    ...rejection.headers,
+    ...(rejection.status_code === 412 ? { 'Tus-Version': TUS_RESUMABLE } : {}),
   });
-  res.status(rejection.status).send(`${rejection.reason}\n`);
+  res.status(rejection.status_code).send(rejection.body);
 }

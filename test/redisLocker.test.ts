@@ -1,11 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { Redis } from 'ioredis';
-import {
-  LOCK_ERRORS,
-  RedisLocker,
-  type RedisLockerOptions,
-} from '../server/lockers/RedisLocker.ts';
+import { ERRORS } from '../errors/catalogue.ts';
+import { RedisLocker, type RedisLockerOptions } from '../server/lockers/RedisLocker.ts';
 import { startDedicatedRedis, waitFor } from './harness/services.ts';
 import { testServices } from './harness/stack.ts';
 
@@ -116,7 +113,7 @@ describe('RedisLocker', () => {
     const lockA = a.newLock(id);
     await lockA.lock(never(), noop);
     const started = Date.now();
-    expect(await rejection(b.newLock(id).lock(never(), noop))).toEqual(LOCK_ERRORS.TIMEOUT);
+    expect(await rejection(b.newLock(id).lock(never(), noop))).toEqual(ERRORS.UPLOAD_LOCKED);
     expect(Date.now() - started).toBeGreaterThan(3 * ttlMs);
     await lockA.unlock();
     const lockB = b.newLock(id);
@@ -216,7 +213,7 @@ describe('RedisLocker', () => {
     const started = Date.now();
     const error = await rejection(locker.newLock(uniqueId()).lock(never(), noop));
     const elapsed = Date.now() - started;
-    expect(error).toEqual(LOCK_ERRORS.UNAVAILABLE);
+    expect(error).toEqual(ERRORS.REDIS_UNAVAILABLE);
     expect(elapsed).toBeGreaterThanOrEqual(900);
     expect(elapsed).toBeLessThan(2000);
   });
@@ -229,7 +226,7 @@ describe('RedisLocker', () => {
     cleanups.push(() => locker.close());
     const started = Date.now();
     expect(await rejection(locker.newLock(uniqueId()).lock(never(), noop))).toEqual(
-      LOCK_ERRORS.UNAVAILABLE,
+      ERRORS.REDIS_UNAVAILABLE,
     );
     expect(Date.now() - started).toBeLessThan(2000);
   });

@@ -1,5 +1,6 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
-import type { Logger } from '../server/logger.ts';
+import type { Logger } from 'pino';
+import { ERRORS } from '../errors/catalogue.ts';
 import { buildPageBundle, type PageBundle } from './pageBundle.ts';
 
 /**
@@ -63,11 +64,9 @@ export function uploadPageRoutes(logger: Logger, bundle = new LazyPageBundle()):
       } catch (error) {
         logger.error({ err: error }, 'upload page: build failed');
         res
-          .status(500)
+          .status(ERRORS.PAGE_BUILD_FAILED.status_code)
           .set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' })
-          .send(
-            'The upload page could not be built; the server log says why. Uploads over /files/ still work.\n',
-          );
+          .send(ERRORS.PAGE_BUILD_FAILED.body);
         return;
       }
       handler(built, req, res, next);

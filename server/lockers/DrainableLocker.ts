@@ -25,10 +25,6 @@ export class DrainableLocker implements Locker {
     return tracked;
   }
 
-  get heldCount(): number {
-    return this.held.size;
-  }
-
   /** Asks every holder to release; resolves once all held locks are unlocked or the time is up. */
   async drain(timeoutMs: number): Promise<boolean> {
     await Promise.all([...this.held.values()].map((release) => release()));

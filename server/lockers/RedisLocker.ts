@@ -1,14 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { ERRORS, type Lock, type Locker, type RequestRelease } from '@tus/utils';
+import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
-
-/** Status-shaped errors (like @tus/utils ERRORS) so @tus/server answers them as they are, never 500. */
-export const LOCK_ERRORS = {
-  // tus-js-client retries 423 like 409: the holder is still working on the upload.
-  TIMEOUT: { status_code: 423, body: 'upload is locked by another request, retry later\n' },
-  // Without Redis no lock can be guaranteed, so requests must not proceed unlocked.
-  UNAVAILABLE: { status_code: 503, body: 'locks unavailable: redis is not reachable\n' },
-} as const;
+import { ERRORS } from '../../errors/catalogue.ts';
 
 export type RedisLockerOptions = {
   /** Connection for commands; the caller owns it (connects and quits it). */
@@ -112,12 +105,12 @@ export class RedisLocker implements Locker {
 
   /** Runs one script within commandTimeoutMs; any failure means locks cannot be guaranteed. */
   async run(script: string, key: string, ...args: Array<string | number>): Promise<unknown> {
-    if (this.closed || this.redis.status !== 'ready') throw LOCK_ERRORS.UNAVAILABLE;
+    if (this.closed || this.redis.status !== 'ready') throw ERRORS.REDIS_UNAVAILABLE;
     return this.withinTimeout(this.redis.eval(script, 1, key, ...args));
   }
 
   async publish(message: string): Promise<void> {
-    if (this.closed || this.redis.status !== 'ready') throw LOCK_ERRORS.UNAVAILABLE;
+    if (this.closed || this.redis.status !== 'ready') throw ERRORS.REDIS_UNAVAILABLE;
     await this.withinTimeout(this.redis.publish(this.channel, message));
   }
 
@@ -169,12 +162,12 @@ export class RedisLocker implements Locker {
   private async withinTimeout<T>(promise: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(LOCK_ERRORS.UNAVAILABLE), this.commandTimeoutMs);
+      timer = setTimeout(() => reject(ERRORS.REDIS_UNAVAILABLE), this.commandTimeoutMs);
     });
     try {
       return await Promise.race([promise, timeout]);
     } catch {
-      throw LOCK_ERRORS.UNAVAILABLE;
+      throw ERRORS.REDIS_UNAVAILABLE;
     } finally {
       clearTimeout(timer);
     }
@@ -207,7 +200,7 @@ class RedisLock implements Lock {
     try {
       for (let delay = FIRST_RETRY_MS; ; delay = Math.min(2 * delay, MAX_RETRY_MS)) {
         if (stopSignal.aborted) throw ERRORS.ABORTED;
-        if (locker.isClosed) throw LOCK_ERRORS.UNAVAILABLE;
+        if (locker.isClosed) throw ERRORS.REDIS_UNAVAILABLE;
         waiter.released = false;
         const holder = await this.attempt();
         if (holder === this.token) return this.hold();
@@ -215,13 +208,13 @@ class RedisLock implements Lock {
         // to signal the current lock holder to release the lock" — the holder may be elsewhere.
         await locker.publish(`release ${holder}`);
         const left = deadline - Date.now();
-        if (left <= 0) throw LOCK_ERRORS.TIMEOUT;
+        if (left <= 0) throw ERRORS.UPLOAD_LOCKED;
         await pause(Math.min(delay, left), stopSignal, waiter);
       }
     } catch (error) {
       locker.track(this.token, undefined);
       // A SET that timed out on our side may still have succeeded in Redis.
-      if (error === LOCK_ERRORS.UNAVAILABLE) void this.deleteIfOurs(false);
+      if (error === ERRORS.REDIS_UNAVAILABLE) void this.deleteIfOurs(false);
       throw error;
     } finally {
       stopWaiting();
@@ -259,7 +252,7 @@ class RedisLock implements Lock {
 
   private async attempt(): Promise<string> {
     const holder = await this.locker.run(ACQUIRE, this.key, this.token, this.locker.ttlMs);
-    if (typeof holder !== 'string') throw LOCK_ERRORS.UNAVAILABLE;
+    if (typeof holder !== 'string') throw ERRORS.REDIS_UNAVAILABLE;
     return holder;
   }
 

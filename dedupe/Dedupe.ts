@@ -2,11 +2,12 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Locker } from '@tus/utils';
 import { Upload } from '@tus/utils';
-import type { Logger } from '../../server/logger.ts';
-import type { ContentRecord, UploadStorage } from '../../server/storage/types.ts';
-import type { HookRejection } from '../validateMetadata.ts';
-import type { ContentIndex, HashAlgorithm, IndexEntry } from './contentIndex.ts';
-import { ContentHasher, type InProgressHashes } from './hashState.ts';
+import type { Logger } from 'pino';
+import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import type { ContentRecord, UploadStorage } from '../storage/types.ts';
+import { claimsOf, type HashAlgorithm } from './claims.ts';
+import type { ContentIndex, IndexEntry } from './contentIndex.ts';
+import { ContentHasher, type InProgressHashes } from './hashing.ts';
 
 export type DedupeParts = {
   storage: UploadStorage;
@@ -15,18 +16,6 @@ export type DedupeParts = {
   locker: Locker;
   logger: Logger;
 };
-
-/** The status the tus checksum extension uses when the bytes do not match the checksum. */
-export const CHECKSUM_MISMATCH = 460;
-
-type Claims = Partial<Record<HashAlgorithm, string>>;
-
-function claimsOf(metadata: Upload['metadata']): Claims {
-  const claims: Claims = {};
-  if (metadata?.sha256) claims.sha256 = metadata.sha256;
-  if (metadata?.md5) claims.md5 = metadata.md5;
-  return claims;
-}
 
 /**
  * Content-hash dedupe. The server hashes every byte it stores, indexes only digests it computed,
@@ -140,7 +129,7 @@ export class Dedupe {
    * onUploadFinish: checks the client's claimed digests against the stored bytes, then indexes
    * them or, when the same content is already stored, links this upload to it and frees the copy.
    */
-  async finish(upload: Upload): Promise<HookRejection | undefined> {
+  async finish(upload: Upload): Promise<ErrorEntry | undefined> {
     const { storage, index } = this.parts;
     const digest = await this.digestOf(upload);
 
@@ -151,10 +140,7 @@ export class Dedupe {
     if (mismatched.length > 0) {
       // The bytes are not what the client said they are: they are never served or indexed.
       await storage.datastore.remove(upload.id);
-      return {
-        status_code: CHECKSUM_MISMATCH,
-        body: `Checksum Mismatch: the received bytes do not match the ${mismatched.join(' and ')} in Upload-Metadata\n`,
-      };
+      return ERRORS.CHECKSUM_MISMATCH;
     }
 
     await this.withContentLock(digest.sha256, async () => {
@@ -179,6 +165,8 @@ export class Dedupe {
    */
   async remove(id: string): Promise<boolean> {
     const { storage, index } = this.parts;
+    // A terminated upload's hasher would otherwise wait for eviction.
+    this.parts.hashes.delete(id);
     const owner = await storage.contentKeyOf(id).catch(() => id);
     const record = await storage.refs.get(owner, id);
     if (!record) return false;

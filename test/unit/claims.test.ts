@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { Upload } from '@tus/utils';
-import { checkUploadMetadata } from '../../hooks/validateMetadata.ts';
+import { checkUploadMetadata } from '../../dedupe/claims.ts';
 
 const upload = (metadata: Record<string, string | null>) =>
   new Upload({ id: 'x', offset: 0, size: 1, metadata });

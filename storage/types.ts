@@ -81,41 +81,6 @@ export class ServiceUnavailable extends Error {
   }
 }
 
-// Errors of a connection that could not be made or was lost, from Node's net and undici.
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
-
-/**
- * Whether an error from an S3 client means the service is away rather than that the request was
- * wrong: no connection, a timeout, or a 5xx answer (MinIO's 503 "SlowDown" included).
- */
-export function isUnreachable(error: unknown): boolean {
-  const err = error as
-    | (Error & {
-        code?: string;
-        cause?: { code?: string };
-        errors?: Array<{ code?: string }>;
-        $metadata?: { httpStatusCode?: number };
-      })
-    | undefined;
-  if (!err || typeof err !== 'object') return false;
-  const codes = [err.code, err.cause?.code, ...(err.errors ?? []).map((e) => e?.code)];
-  if (codes.some((code) => code !== undefined && NETWORK_ERROR_CODES.has(code))) return true;
-  if (err.name === 'TimeoutError' || err.name === 'RequestTimeout') return true;
-  return (err.$metadata?.httpStatusCode ?? 0) >= 500;
-}
-
 /**
  * tus stores expire every upload older than the period, finished or not. Only unfinished
  * uploads expire here (as in tusd), so finished ones drop their creation date when read.

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { ContentRecord } from '../../server/storage/types.ts';
+import type { ContentRecord } from '../storage/types.ts';
 
 /** sha256 and md5 computed together as bytes arrive (OpenSSL, so they keep up with uploads). */
 export class ContentHasher {
@@ -52,9 +52,5 @@ export class InProgressHashes {
 
   delete(id: string): void {
     this.hashers.delete(id);
-  }
-
-  get size(): number {
-    return this.hashers.size;
   }
 }

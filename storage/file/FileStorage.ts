@@ -1,89 +1,29 @@
+/**
+ * The embedded default: @tus/file-store under DATA_DIR. In that directory it writes:
+ *
+ * - `<id>`: the upload's bytes, growing as PATCHes arrive (absent for an upload linked to
+ *   another's bytes);
+ * - `<id>.json`: the upload's record (length, metadata, creation date; `storage.path` names the
+ *   owner whose bytes a linked upload shares);
+ * - `refs/<owner>/<id>`: one reference per upload that uses the bytes stored under `<owner>`,
+ *   with their digests (JSON), so shared bytes go only with their last reference.
+ */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { FileStore } from '@tus/file-store';
 import { Upload } from '@tus/utils';
 import {
   type ByteRange,
-  type ContentRecord,
-  type ContentRefs,
   expireOnlyUnfinished,
   linkedOwner,
   StorageError,
   type StoredContent,
   type UploadStorage,
-} from './types.ts';
-
-/**
- * @tus/file-store with linked (deduplicated) uploads, and an expiry sweep that spares finished
- * uploads (its own compares a stale offset and would delete them).
- */
-class TusFileStore extends FileStore {
-  override async getUpload(id: string): Promise<Upload> {
-    const info = (await this.configstore.get(id)) as Upload | undefined;
-    if (info && linkedOwner(info, id)) {
-      return new Upload({ ...info, id, offset: info.size ?? 0 });
-    }
-    return super.getUpload(id);
-  }
-
-  override async deleteExpired(): Promise<number> {
-    const period = this.getExpiration();
-    if (period <= 0 || !this.configstore.list) return 0;
-    const now = Date.now();
-    let deleted = 0;
-    for (const id of await this.configstore.list()) {
-      const upload = await this.getUpload(id).catch(() => undefined);
-      const created = upload?.creation_date ? Date.parse(upload.creation_date) : Number.NaN;
-      const finished = upload?.size !== undefined && upload.offset === upload.size;
-      if (upload && !finished && now > created + period) {
-        await this.remove(id);
-        deleted += 1;
-      }
-    }
-    return deleted;
-  }
-}
-
-/** References as small JSON files: `refs/<owner>/<uploadId>`. */
-class FileContentRefs implements ContentRefs {
-  constructor(private readonly directory: string) {}
-
-  async add(owner: string, uploadId: string, record: ContentRecord): Promise<void> {
-    await mkdir(path.join(this.directory, owner), { recursive: true });
-    await writeFile(path.join(this.directory, owner, uploadId), JSON.stringify(record));
-  }
-
-  async get(owner: string, uploadId: string): Promise<ContentRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(path.join(this.directory, owner, uploadId), 'utf8'));
-    } catch {
-      return undefined;
-    }
-  }
-
-  async remove(owner: string, uploadId: string): Promise<void> {
-    await rm(path.join(this.directory, owner, uploadId), { force: true });
-  }
-
-  async count(owner: string): Promise<number> {
-    const entries = await readdir(path.join(this.directory, owner)).catch(() => []);
-    if (entries.length === 0)
-      await rm(path.join(this.directory, owner), { recursive: true, force: true });
-    return entries.length;
-  }
-
-  async *all() {
-    for (const owner of await readdir(this.directory).catch(() => [])) {
-      for (const uploadId of await readdir(path.join(this.directory, owner)).catch(() => [])) {
-        const record = await this.get(owner, uploadId);
-        if (record) yield { owner, uploadId, record };
-      }
-    }
-  }
-}
+} from '../types.ts';
+import { FileContentRefs } from './FileContentRefs.ts';
+import { TusFileStore } from './TusFileStore.ts';
 
 /** The embedded default: @tus/file-store under DATA_DIR, `<id>` holds bytes, `<id>.json` the state. */
 export class FileStorage implements UploadStorage {

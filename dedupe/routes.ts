@@ -1,14 +1,17 @@
-import { Metadata, Uid, Upload } from '@tus/utils';
+import { Metadata, TUS_RESUMABLE, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Dedupe } from '../hooks/dedupe/Dedupe.ts';
-import { checkUploadMetadata } from '../hooks/validateMetadata.ts';
-import { RETRY_AFTER_SECONDS, unavailableReason, unavailableService } from './errors.ts';
-import type { Logger } from './logger.ts';
-import type { UrlBuilder } from './publicUrl.ts';
-import type { UploadStorage } from './storage/types.ts';
+import type { Logger } from 'pino';
+import { jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import type { UploadStorage } from '../storage/types.ts';
+import { checkUploadMetadata } from './claims.ts';
+
+/** Makes the absolute URL of a path from the request's headers (the server's URL builder). */
+export type UrlBuilder = (header: (name: string) => string | undefined, path: string) => string;
+
+import type { Dedupe } from './Dedupe.ts';
 
 const TUS_HEADERS = {
-  'Tus-Resumable': '1.0.0',
+  'Tus-Resumable': TUS_RESUMABLE,
   'Access-Control-Allow-Origin': '*',
   'Access-Control-Expose-Headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable',
 };
@@ -33,19 +36,19 @@ function orTus(
       },
       (error: Error) => {
         if (res.headersSent) return;
-        const service = unavailableService(error);
-        if (!service) {
+        const outage = outageOf(error);
+        if (!outage) {
           logger.warn(
             { err: { message: error.message } },
             'dedupe: falling back to a normal upload',
           );
           return next();
         }
-        logger.error({ err: error, uploadId: req.params.id }, `${service} unavailable`);
+        logger.error({ err: error, uploadId: req.params.id }, outage.body.trimEnd());
         res
-          .status(503)
-          .set({ ...TUS_HEADERS, 'Retry-After': String(RETRY_AFTER_SECONDS) })
-          .json({ error: unavailableReason(service) });
+          .status(outage.status_code)
+          .set({ ...TUS_HEADERS, ...retryHeaders(outage.status_code) })
+          .json(jsonError(outage));
       },
     );
   };

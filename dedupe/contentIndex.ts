@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { ContentRecord } from '../../server/storage/types.ts';
-
-export type HashAlgorithm = 'sha256' | 'md5';
+import type { ContentRecord } from '../storage/types.ts';
+import type { HashAlgorithm } from './claims.ts';
 
 /** A verified piece of content: its digests, its size and the key its bytes live under. */
 export type IndexEntry = ContentRecord & { owner: string };

@@ -1,0 +1,89 @@
+import { ERRORS as TUS_ERRORS } from '@tus/utils';
+import { ServiceUnavailable } from '../storage/types.ts';
+
+/** One answer the server can fail with: its status and its message, ending in a newline. */
+export type ErrorEntry = { readonly status_code: number; readonly body: string };
+
+/**
+ * Every error status and message the server sends, defined once. @tus/utils' entries are reused as
+ * they are, ours sit beside them in the same shape. tus routes send the body as text (5xx as
+ * JSON); the other routes send `{"error": "<message>"}` (jsonError).
+ */
+export const ERRORS = {
+  ...TUS_ERRORS,
+  // The tus 1.0.0 text, where @tus/server answers differently or not at all.
+  MISSING_TUS_RESUMABLE: { status_code: 412, body: 'Tus-Resumable header is required\n' },
+  UNSUPPORTED_TUS_VERSION: {
+    status_code: 412,
+    body: 'Tus-Resumable version is not supported; this server speaks 1.0.0\n',
+  },
+  UNSUPPORTED_METHOD_OVERRIDE: {
+    status_code: 400,
+    body: 'X-HTTP-Method-Override must be GET, HEAD, POST, PATCH, DELETE or OPTIONS\n',
+  },
+  PATCH_CONTENT_TYPE: {
+    status_code: 415,
+    body: 'PATCH requires Content-Type: application/offset+octet-stream\n',
+  },
+  UPLOAD_LENGTH_TOO_LARGE: {
+    status_code: 400,
+    body: `Upload-Length must be at most ${Number.MAX_SAFE_INTEGER}\n`,
+  },
+  UPLOAD_OFFSET_TOO_LARGE: {
+    status_code: 400,
+    body: `Upload-Offset must be at most ${Number.MAX_SAFE_INTEGER}\n`,
+  },
+  // Upload-Metadata the server understands.
+  INVALID_SHA256: { status_code: 400, body: 'Upload-Metadata sha256 must be 64 hex characters\n' },
+  INVALID_MD5: { status_code: 400, body: 'Upload-Metadata md5 must be 32 hex characters\n' },
+  CHECKSUM_MISMATCH: {
+    status_code: 460,
+    body: 'Checksum Mismatch: the received bytes do not match the hash in Upload-Metadata\n',
+  },
+  // Retryable: the client is told when to come back (retryAfterOf).
+  UPLOAD_LOCKED: {
+    status_code: 423,
+    body: 'upload is locked by another request, retry later\n',
+  },
+  STORAGE_UNAVAILABLE: { status_code: 503, body: 'storage unavailable, retry later\n' },
+  REDIS_UNAVAILABLE: { status_code: 503, body: 'redis unavailable, retry later\n' },
+  INTERNAL_ERROR: { status_code: 500, body: 'internal error\n' },
+  // Downloads and the other routes.
+  NOT_FOUND: { status_code: 404, body: 'not found\n' },
+  PRECONDITION_FAILED: { status_code: 412, body: 'precondition failed\n' },
+  RANGE_NOT_SATISFIABLE: { status_code: 416, body: 'range not satisfiable\n' },
+  PAGE_BUILD_FAILED: {
+    status_code: 500,
+    body: 'The upload page could not be built; the server log says why. Uploads over /files/ still work.\n',
+  },
+} as const satisfies Record<string, ErrorEntry>;
+
+/** Seconds a client should wait before retrying a busy (423) or unavailable (503) upload. */
+export function retryAfterOf(status: number): number | undefined {
+  if (status === 503) return 5;
+  if (status === 423) return 1;
+  return undefined;
+}
+
+/** The `Retry-After` header an answer with this status carries, if any. */
+export function retryHeaders(status: number): Record<string, string> {
+  const seconds = retryAfterOf(status);
+  return seconds === undefined ? {} : { 'Retry-After': String(seconds) };
+}
+
+/** The JSON body of an error: `{"error": "<message>"}`. */
+export function jsonError(entry: ErrorEntry): { error: string } {
+  return { error: entry.body.trimEnd() };
+}
+
+/** The entry for an outage of a backing service. */
+export function unavailableEntry(service: 'storage' | 'redis'): ErrorEntry {
+  return service === 'storage' ? ERRORS.STORAGE_UNAVAILABLE : ERRORS.REDIS_UNAVAILABLE;
+}
+
+/** The 503 entry for an error that means a backing service is away; undefined for any other. */
+export function outageOf(error: unknown): ErrorEntry | undefined {
+  if (error === ERRORS.STORAGE_UNAVAILABLE) return ERRORS.STORAGE_UNAVAILABLE;
+  if (error === ERRORS.REDIS_UNAVAILABLE) return ERRORS.REDIS_UNAVAILABLE;
+  return error instanceof ServiceUnavailable ? unavailableEntry(error.service) : undefined;
+}

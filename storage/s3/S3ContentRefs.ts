@@ -1,0 +1,83 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import type { ContentRecord, ContentRefs } from '../types.ts';
+import { isNotFound } from './outages.ts';
+
+export const REFS_PREFIX = 'refs/';
+
+/** References as small JSON objects: `refs/<owner>/<uploadId>`. */
+export class S3ContentRefs implements ContentRefs {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  private key(owner: string, uploadId: string): string {
+    return `${REFS_PREFIX}${owner}/${uploadId}`;
+  }
+
+  async add(owner: string, uploadId: string, record: ContentRecord): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.key(owner, uploadId),
+        Body: JSON.stringify(record),
+        ContentType: 'application/json',
+      }),
+    );
+  }
+
+  async get(owner: string, uploadId: string): Promise<ContentRecord | undefined> {
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(owner, uploadId) }),
+      );
+      return JSON.parse((await object.Body?.transformToString()) ?? '');
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async remove(owner: string, uploadId: string): Promise<void> {
+    await this.client.send(
+      new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(owner, uploadId) }),
+    );
+  }
+
+  async count(owner: string): Promise<number> {
+    const listed = await this.client.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: `${REFS_PREFIX}${owner}/`,
+        MaxKeys: 2,
+      }),
+    );
+    return listed.KeyCount ?? 0;
+  }
+
+  async *all() {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: REFS_PREFIX,
+          ContinuationToken: token,
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        const [owner, uploadId] = (object.Key ?? '').slice(REFS_PREFIX.length).split('/');
+        if (!owner || !uploadId) continue;
+        const record = await this.get(owner, uploadId);
+        if (record) yield { owner, uploadId, record };
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  }
+}

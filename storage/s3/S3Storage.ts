@@ -1,0 +1,219 @@
+/**
+ * The S3 backend (MinIO or any S3) through @tus/s3-store. In its bucket it writes:
+ *
+ * - `<id>`: the finished upload's bytes (a completed multipart upload; absent while unfinished,
+ *   and absent for an upload linked to another's bytes);
+ * - `<id>.info`: the upload's record (length, metadata, creation date; `storage.path` names the
+ *   owner whose bytes a linked upload shares), tagged `Tus-Completed` when finished;
+ * - `<id>.part`: the incomplete tail, fewer bytes than a part, waiting for the next PATCH;
+ * - `refs/<owner>/<id>`: one reference per upload that uses the bytes stored under `<owner>`,
+ *   with their digests (JSON), so shared bytes go only with their last reference;
+ * - while unfinished, one multipart upload named `<id>`.
+ *
+ * With a metadata cache (Redis), `<id>.info` is cached under `tus:s3meta:<id>`.
+ */
+import type { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import type { MetadataValue } from '@tus/s3-store';
+import type { KvStore, Upload } from '@tus/utils';
+import {
+  type ByteRange,
+  expireOnlyUnfinished,
+  linkedOwner,
+  StorageError,
+  type StoredContent,
+  type UploadStorage,
+} from '../types.ts';
+import { MetadataCache } from './MetadataCache.ts';
+import { isNotFound, reportOutages } from './outages.ts';
+import { S3ContentRefs } from './S3ContentRefs.ts';
+import { TusS3Store } from './TusS3Store.ts';
+
+export type S3StorageOptions = {
+  endpoint: string;
+  bucket: string;
+  region: string;
+  /** When absent, the AWS SDK's default credential chain applies. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Preferred multipart part size in bytes (at least 5 MiB). */
+  partSize: number;
+  /** Unfinished uploads expire after this many seconds; 0 = never. */
+  expirySeconds: number;
+  /** A cache of upload records shared by every instance (Redis); in-process when absent. */
+  metadataCache?: KvStore<MetadataValue>;
+};
+
+/** MinIO (or any S3) through @tus/s3-store: `<id>` is the finished object, `<id>.info` the state. */
+export class S3Storage implements UploadStorage {
+  readonly kind = 's3';
+  readonly datastore: TusS3Store;
+  readonly description: string;
+  readonly refs: S3ContentRefs;
+  private readonly client: S3Client;
+  private readonly options: S3StorageOptions;
+
+  constructor(options: S3StorageOptions) {
+    this.options = options;
+    this.description = `S3 bucket "${options.bucket}" at ${options.endpoint}`;
+    const clientConfig: S3ClientConfig = {
+      endpoint: options.endpoint,
+      region: options.region,
+      credentials: options.credentials,
+      // MinIO serves buckets by path, not by virtual host.
+      forcePathStyle: true,
+      // A MinIO that does not accept the connection is away: say so instead of hanging.
+      requestHandler: { connectionTimeout: 5000 },
+      // Checksums only where S3 requires them: tus streams bodies of unknown length.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    };
+    this.client = new S3Client(clientConfig);
+    reportOutages(this.client);
+    this.datastore = new TusS3Store({
+      partSize: options.partSize,
+      expirationPeriodInMilliseconds: options.expirySeconds * 1000,
+      cache: options.metadataCache && new MetadataCache(options.metadataCache),
+      s3ClientConfig: { ...clientConfig, bucket: options.bucket },
+    });
+    this.refs = new S3ContentRefs(this.client, options.bucket);
+    expireOnlyUnfinished(this.datastore);
+  }
+
+  async init(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }));
+      return;
+    } catch (error) {
+      if (!isNotFound(error)) throw this.explain(error);
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.options.bucket }));
+    } catch (error) {
+      const name = (error as Error).name;
+      // Another instance may have created it between our two calls.
+      if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') {
+        throw this.explain(error);
+      }
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.options.bucket }), {
+        abortSignal: AbortSignal.timeout(2000),
+      });
+    } catch (error) {
+      throw this.explain(error);
+    }
+  }
+
+  async stat(id: string): Promise<StoredContent | undefined> {
+    const record = await this.datastore.recordOf(id).catch((error: unknown) => {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    });
+    if (!record) return undefined;
+    try {
+      // The object exists only once the multipart upload was completed: no parts to list.
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: linkedOwner(record, id) ?? id }),
+      );
+      return {
+        size: head.ContentLength ?? 0,
+        lastModified: head.LastModified ?? new Date(0),
+        etag: head.ETag ?? `"${id}"`,
+        metadata: record.metadata ?? {},
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    const response = await this.client.send(
+      new GetObjectCommand({
+        Bucket: this.options.bucket,
+        Key: await this.contentKeyOf(id),
+        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
+      }),
+      { abortSignal: signal },
+    );
+    return response.Body as Readable;
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  contentKeyOf(id: string): Promise<string> {
+    return this.datastore.contentKeyOf(id);
+  }
+
+  async contentSize(key: string): Promise<number | undefined> {
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }),
+      );
+      return head.ContentLength;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  createLinked(upload: Upload, owner: string): Promise<void> {
+    return this.datastore.saveLinked(upload, owner);
+  }
+
+  removeRecord(id: string): Promise<void> {
+    return this.datastore.removeRecord(id);
+  }
+
+  async removeContent(key: string): Promise<void> {
+    await this.client.send(
+      new DeleteObjectsCommand({
+        Bucket: this.options.bucket,
+        Delete: { Objects: [{ Key: key }, { Key: `${key}.part` }] },
+      }),
+    );
+  }
+
+  /** Turns an SDK error into one line a person running the server can act on. */
+  private explain(error: unknown): StorageError {
+    const err = error as Error & { code?: string; $metadata?: { httpStatusCode?: number } };
+    const { endpoint, bucket } = this.options;
+    const status = err.$metadata?.httpStatusCode;
+    // HEAD answers carry no error body, so the SDK can only name the status.
+    const what =
+      err.name === 'Unknown' || err.name === 'UnknownError' ? `HTTP ${status}` : err.name;
+    const networkCode = err.code ?? (err.cause as { code?: string } | undefined)?.code;
+    if (networkCode && /^E[A-Z]+/.test(networkCode)) {
+      return new StorageError(`S3_ENDPOINT ${endpoint} is unreachable (${networkCode})`);
+    }
+    if (err.name === 'CredentialsProviderError') {
+      return new StorageError(
+        'no S3 credentials found: set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY',
+      );
+    }
+    if (
+      ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'Forbidden'].includes(
+        err.name,
+      ) ||
+      status === 403
+    ) {
+      return new StorageError(
+        `S3 at ${endpoint} rejected the credentials for bucket "${bucket}" (${what}): check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY`,
+      );
+    }
+    return new StorageError(`S3 at ${endpoint} failed for bucket "${bucket}": ${what}`);
+  }
+}

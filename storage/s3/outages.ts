@@ -1,0 +1,70 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ERRORS } from '@tus/utils';
+import { ServiceUnavailable } from '../types.ts';
+
+// Errors of a connection that could not be made or was lost, from Node's net and undici.
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/**
+ * Whether an error from an S3 client means the service is away rather than that the request was
+ * wrong: no connection, a timeout, or a 5xx answer (MinIO's 503 "SlowDown" included).
+ */
+export function isUnreachable(error: unknown): boolean {
+  const err = error as
+    | (Error & {
+        code?: string;
+        cause?: { code?: string };
+        errors?: Array<{ code?: string }>;
+        $metadata?: { httpStatusCode?: number };
+      })
+    | undefined;
+  if (!err || typeof err !== 'object') return false;
+  const codes = [err.code, err.cause?.code, ...(err.errors ?? []).map((e) => e?.code)];
+  if (codes.some((code) => code !== undefined && NETWORK_ERROR_CODES.has(code))) return true;
+  if (err.name === 'TimeoutError' || err.name === 'RequestTimeout') return true;
+  return (err.$metadata?.httpStatusCode ?? 0) >= 500;
+}
+
+/**
+ * Every request of the client that fails because S3 is away (after the SDK's own retries)
+ * surfaces as ServiceUnavailable, so no caller mistakes an outage for a missing upload.
+ */
+export function reportOutages(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (error) {
+        throw isUnreachable(error) ? new ServiceUnavailable('storage', error) : error;
+      }
+    },
+    { step: 'initialize', name: 'reportStorageOutages' },
+  );
+}
+
+export function isNotFound(error: unknown): boolean {
+  const err = error as Error & { $metadata?: { httpStatusCode?: number } };
+  return (
+    err.name === 'NotFound' ||
+    err.name === 'NoSuchKey' ||
+    err.name === 'NoSuchBucket' ||
+    err.$metadata?.httpStatusCode === 404
+  );
+}
+
+/** A missing `<id>.info` is a missing upload; any other failure stays what it is. */
+export function notFoundAsTus(error: unknown): never {
+  throw isNotFound(error) ? ERRORS.FILE_NOT_FOUND : error;
+}
