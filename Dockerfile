@@ -5,6 +5,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev
 COPY tsconfig.json ./
 COPY server ./server
+COPY storage ./storage
+COPY dedupe ./dedupe
+COPY errors ./errors
 COPY download ./download
 COPY hooks ./hooks
 COPY web ./web

@@ -140,7 +140,8 @@ export class Dedupe {
     if (mismatched.length > 0) {
       // The bytes are not what the client said they are: they are never served or indexed.
       await storage.datastore.remove(upload.id);
-      return ERRORS.CHECKSUM_MISMATCH;
+      if (mismatched.length === 2) return ERRORS.SHA256_AND_MD5_MISMATCH;
+      return mismatched[0] === 'sha256' ? ERRORS.SHA256_MISMATCH : ERRORS.MD5_MISMATCH;
     }
 
     await this.withContentLock(digest.sha256, async () => {

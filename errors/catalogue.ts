@@ -36,9 +36,18 @@ export const ERRORS = {
   // Upload-Metadata the server understands.
   INVALID_SHA256: { status_code: 400, body: 'Upload-Metadata sha256 must be 64 hex characters\n' },
   INVALID_MD5: { status_code: 400, body: 'Upload-Metadata md5 must be 32 hex characters\n' },
-  CHECKSUM_MISMATCH: {
+  // 460 is the status of the tus checksum extension for bytes that do not match.
+  SHA256_MISMATCH: {
     status_code: 460,
-    body: 'Checksum Mismatch: the received bytes do not match the hash in Upload-Metadata\n',
+    body: 'Checksum Mismatch: the received bytes do not match the sha256 in Upload-Metadata\n',
+  },
+  MD5_MISMATCH: {
+    status_code: 460,
+    body: 'Checksum Mismatch: the received bytes do not match the md5 in Upload-Metadata\n',
+  },
+  SHA256_AND_MD5_MISMATCH: {
+    status_code: 460,
+    body: 'Checksum Mismatch: the received bytes do not match the sha256 and md5 in Upload-Metadata\n',
   },
   // Retryable: the client is told when to come back (retryAfterOf).
   UPLOAD_LOCKED: {
