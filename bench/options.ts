@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIO_IDS = ['upload', 'concurrent', 'download', 'ranges', 'dedupe-hit'] as const;
+const SCENARIO_IDS = ['upload', 'concurrent', 'download', 'ranges', 'dedupe-hit'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export type BenchOptions = {

@@ -13,7 +13,7 @@ type CpuProfile = {
   endTime: number;
 };
 
-export type Hotspot = { name: string; where: string; selfMs: number; busyPct: number };
+type Hotspot = { name: string; where: string; selfMs: number; busyPct: number };
 
 export type ProfileSummary = {
   file: string;
@@ -41,7 +41,7 @@ function top(totals: Map<string, Hotspot>, count: number): Hotspot[] {
   return [...totals.values()].sort((a, b) => b.selfMs - a.selfMs).slice(0, count);
 }
 
-export function summariseProfile(file: string, count = 15): ProfileSummary {
+function summariseProfile(file: string, count = 15): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const samples = profile.nodes.reduce((sum, node) => sum + (node.hitCount ?? 0), 0);
   const wallMs = (profile.endTime - profile.startTime) / 1000;

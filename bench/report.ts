@@ -1,7 +1,7 @@
 import type { Row, ScenarioResult, Target } from './scenario.ts';
 import { median } from './stats.ts';
 
-export type RowSummary = {
+type RowSummary = {
   metric: string;
   ours: number;
   baseline?: { name: string; value: number };

@@ -27,7 +27,7 @@ export type ScenarioResult = {
 };
 
 /** Uploads the scenarios can reuse instead of uploading 1 GiB again. */
-export type Fixtures = {
+type Fixtures = {
   /** A finished upload of `sizeBytes` in our bucket; its object key is the upload id. */
   oursUploadId?: string;
   tusdUploadId?: string;

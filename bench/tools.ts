@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { minioBinary } from '../test/harness/services.ts';
 
-export const TUSD_MODULE = 'github.com/tus/tusd/v2/cmd/tusd@v2.10.0';
+const TUSD_MODULE = 'github.com/tus/tusd/v2/cmd/tusd@v2.10.0';
 
 function run(command: string, args: string[]): string {
   try {

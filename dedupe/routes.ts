@@ -6,7 +6,7 @@ import type { UploadStorage } from '../storage/types.ts';
 import { checkUploadMetadata } from './claims.ts';
 
 /** Makes the absolute URL of a path from the request's headers (the server's URL builder). */
-export type UrlBuilder = (header: (name: string) => string | undefined, path: string) => string;
+type UrlBuilder = (header: (name: string) => string | undefined, path: string) => string;
 
 import type { Dedupe } from './Dedupe.ts';
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test entry point (`npm test`): installs the services the tests need where they are
-# missing, checks lint, format and types, then runs every jest suite. The suites start MinIO
-# and Redis themselves (containers where a Docker engine answers, local processes otherwise)
-# and stop them at the end.
+# missing, checks lint, format, types and unused code (knip), then runs every jest suite. The
+# suites start MinIO and Redis themselves (containers where a Docker engine answers, local
+# processes otherwise) and stop them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,7 +52,8 @@ else
 fi
 install_chromium
 
-npx biome ci .
-npx tsc -p .
+npm run lint
+npm run typecheck
+npm run knip
 export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true
 NODE_OPTIONS=--experimental-vm-modules npx jest "$@"

@@ -45,7 +45,7 @@ export type Composition = {
   close(): Promise<void>;
 };
 
-export function createStorage(config: Config, redis?: Redis): UploadStorage {
+function createStorage(config: Config, redis?: Redis): UploadStorage {
   const expirySeconds = config.uploadExpirySeconds;
   if (!config.s3) return new FileStorage({ directory: config.dataDir, expirySeconds });
   // With Redis every instance sees the same upload metadata; in-process it would go stale.

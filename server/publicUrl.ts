@@ -26,5 +26,3 @@ export function createUrlBuilder(options: { publicUrl?: string; trustProxy: bool
     return host && HOST.test(host) ? `${proto}://${host}${path}` : path;
   };
 }
-
-export type UrlBuilder = ReturnType<typeof createUrlBuilder>;

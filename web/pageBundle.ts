@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 /** The browser side of the upload page: index.html, main.ts and what they pull in. */
-export const PAGE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'page');
+const PAGE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'page');
 /** Where the page's scripts and styles are served. */
-export const ASSETS_PATH = '/assets/';
+const ASSETS_PATH = '/assets/';
 
 export type PageAsset = { contentType: string; body: Uint8Array };
 

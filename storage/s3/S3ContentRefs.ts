@@ -8,7 +8,7 @@ import {
 import type { ContentRecord, ContentRefs } from '../types.ts';
 import { isNotFound } from './outages.ts';
 
-export const REFS_PREFIX = 'refs/';
+const REFS_PREFIX = 'refs/';
 
 /** References as small JSON objects: `refs/<owner>/<uploadId>`. */
 export class S3ContentRefs implements ContentRefs {

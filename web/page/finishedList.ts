@@ -17,7 +17,7 @@ function element(
 }
 
 /** The download URL of an upload, beside the page's tus endpoint. */
-export function downloadUrl(endpoint: string, id: string): string {
+function downloadUrl(endpoint: string, id: string): string {
   return new URL(encodeURIComponent(id), endpoint).pathname;
 }
 

@@ -12,7 +12,7 @@ function base64OfUtf8(value: string): string {
 }
 
 /** The Upload-Metadata header: comma-separated `key base64(value)` pairs (tus 1.0.0, Creation). */
-export function encodeUploadMetadata(metadata: Record<string, string>): string {
+function encodeUploadMetadata(metadata: Record<string, string>): string {
   return Object.entries(metadata)
     .map(([key, value]) => `${key} ${base64OfUtf8(value)}`)
     .join(',');
