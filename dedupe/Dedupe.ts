@@ -173,14 +173,14 @@ export class Dedupe {
     if (!record) return false;
     await this.withContentLock(record.sha256, async () => {
       await storage.refs.remove(owner, id);
-      const left = await storage.refs.count(owner);
-      if (owner === id && left === 0) {
+      const referenced = await storage.refs.isReferenced(owner);
+      if (owner === id && !referenced) {
         await storage.datastore.remove(id);
       } else {
         await storage.removeRecord(id);
-        if (left === 0) await storage.removeContent(owner);
+        if (!referenced) await storage.removeContent(owner);
       }
-      if (left === 0) await this.safely('unindexing', () => index.remove({ ...record, owner }));
+      if (!referenced) await this.safely('unindexing', () => index.remove({ ...record, owner }));
     });
     return true;
   }

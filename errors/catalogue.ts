@@ -86,7 +86,7 @@ export function jsonError(entry: ErrorEntry): { error: string } {
 }
 
 /** The entry for an outage of a backing service. */
-function unavailableEntry(service: 'storage' | 'redis'): ErrorEntry {
+export function unavailableEntry(service: 'storage' | 'redis'): ErrorEntry {
   return service === 'storage' ? ERRORS.STORAGE_UNAVAILABLE : ERRORS.REDIS_UNAVAILABLE;
 }
 

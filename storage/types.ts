@@ -22,7 +22,8 @@ export interface ContentRefs {
   add(owner: string, uploadId: string, record: ContentRecord): Promise<void>;
   get(owner: string, uploadId: string): Promise<ContentRecord | undefined>;
   remove(owner: string, uploadId: string): Promise<void>;
-  count(owner: string): Promise<number>;
+  /** Whether any upload still uses the bytes stored under `owner`. */
+  isReferenced(owner: string): Promise<boolean>;
   /** Every reference in storage, for rebuilding the index. */
   all(): AsyncIterable<{ owner: string; uploadId: string; record: ContentRecord }>;
 }

@@ -23,11 +23,12 @@ export class FileContentRefs implements ContentRefs {
     await rm(path.join(this.directory, owner, uploadId), { force: true });
   }
 
-  async count(owner: string): Promise<number> {
+  /** An owner directory left empty is removed on the way. */
+  async isReferenced(owner: string): Promise<boolean> {
     const entries = await readdir(path.join(this.directory, owner)).catch(() => []);
     if (entries.length === 0)
       await rm(path.join(this.directory, owner), { recursive: true, force: true });
-    return entries.length;
+    return entries.length > 0;
   }
 
   async *all() {

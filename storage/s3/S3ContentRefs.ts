@@ -50,15 +50,16 @@ export class S3ContentRefs implements ContentRefs {
     );
   }
 
-  async count(owner: string): Promise<number> {
+  /** One key is enough to know, however many references there are. */
+  async isReferenced(owner: string): Promise<boolean> {
     const listed = await this.client.send(
       new ListObjectsV2Command({
         Bucket: this.bucket,
         Prefix: `${REFS_PREFIX}${owner}/`,
-        MaxKeys: 2,
+        MaxKeys: 1,
       }),
     );
-    return listed.KeyCount ?? 0;
+    return (listed.KeyCount ?? 0) > 0;
   }
 
   async *all() {
