@@ -21,8 +21,21 @@ function entityTags(header: string): string[] {
     .filter(Boolean);
 }
 
-/** An HTTP-date to whole seconds, the precision Last-Modified carries; NaN when invalid. */
+// HTTP-date = IMF-fixdate / obs-date (rfc850-date, asctime-date), RFC 9110 §5.6.7.
+const HTTP_DATE = new RegExp(
+  [
+    '^[A-Z][a-z]{2}, \\d{2} [A-Z][a-z]{2} \\d{4} \\d{2}:\\d{2}:\\d{2} GMT$',
+    '^[A-Z][a-z]+, \\d{2}-[A-Z][a-z]{2}-\\d{2} \\d{2}:\\d{2}:\\d{2} GMT$',
+    '^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}$',
+  ].join('|'),
+);
+
+/**
+ * An HTTP-date to whole seconds, the precision Last-Modified carries; NaN when it is not an
+ * HTTP-date (a recipient MUST ignore such a value, and Date.parse would read "1" as 2001).
+ */
 function seconds(httpDate: string): number {
+  if (!HTTP_DATE.test(httpDate.trim())) return Number.NaN;
   return Math.floor(Date.parse(httpDate) / 1000);
 }
 

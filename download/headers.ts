@@ -8,7 +8,7 @@ export const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 // (RFC 9110 §8.3.1, §5.6.2, §5.6.4).
 const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
 const QUOTED_STRING = '"(?:[\\t\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]|\\\\[\\t\\x20-\\x7e])*"';
-const PARAMETER = `[ \\t]*;[ \\t]*${TOKEN}=(?:${TOKEN}|${QUOTED_STRING})`;
+const PARAMETER = `[ \\t]*;[ \\t]*(?:${TOKEN}=(?:${TOKEN}|${QUOTED_STRING}))?`;
 const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:${PARAMETER})*$`);
 /** A type longer than this is no type a browser or player needs; it is treated as absent. */
 const MAX_MEDIA_TYPE_LENGTH = 200;

@@ -31,7 +31,8 @@ export function isUnreachable(error: unknown): boolean {
       })
     | undefined;
   if (!err || typeof err !== 'object') return false;
-  const codes = [err.code, err.cause?.code, ...(err.errors ?? []).map((e) => e?.code)];
+  const nested = Array.isArray(err.errors) ? err.errors.map((e) => e?.code) : [];
+  const codes = [err.code, err.cause?.code, ...nested];
   if (codes.some((code) => code !== undefined && NETWORK_ERROR_CODES.has(code))) return true;
   if (err.name === 'TimeoutError' || err.name === 'RequestTimeout') return true;
   return (err.$metadata?.httpStatusCode ?? 0) >= 500;
@@ -55,7 +56,8 @@ export function reportOutages(client: S3Client): void {
 }
 
 export function isNotFound(error: unknown): boolean {
-  const err = error as Error & { $metadata?: { httpStatusCode?: number } };
+  const err = error as (Error & { $metadata?: { httpStatusCode?: number } }) | undefined;
+  if (!err || typeof err !== 'object') return false;
   return (
     err.name === 'NotFound' ||
     err.name === 'NoSuchKey' ||

@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { Upload } from '@tus/utils';
-import { checkUploadMetadata } from '../../dedupe/claims.ts';
+import { checkUploadMetadata, claimsOf } from '../../dedupe/claims.ts';
 
 const upload = (metadata: Record<string, string | null>) =>
   new Upload({ id: 'x', offset: 0, size: 1, metadata });
@@ -25,5 +25,40 @@ describe('checkUploadMetadata', () => {
 
   test('uploads without hashes pass', () => {
     expect(checkUploadMetadata(upload({}))).toBeUndefined();
+  });
+});
+
+describe('claimsOf', () => {
+  const SHA = 'a'.repeat(64);
+  const MD5 = 'b'.repeat(32);
+  // [Upload-Metadata, the digests the client claims]
+  const rows: Array<[Record<string, string | null> | undefined, Record<string, string>]> = [
+    [undefined, {}],
+    [{}, {}],
+    [{ sha256: SHA }, { sha256: SHA }],
+    [{ md5: MD5 }, { md5: MD5 }],
+    [
+      { sha256: SHA, md5: MD5 },
+      { sha256: SHA, md5: MD5 },
+    ],
+    [
+      { sha256: SHA, md5: MD5, filename: 'x', filetype: 'text/plain' },
+      { sha256: SHA, md5: MD5 },
+    ],
+    [{ sha256: '', md5: MD5 }, { md5: MD5 }],
+    [{ sha256: null, md5: null }, {}],
+    [{ SHA256: SHA, MD5: MD5 }, {}],
+    [{ sha1: 'c'.repeat(40) }, {}],
+  ];
+
+  test.each(rows)('%p -> %p', (metadata, claims) => {
+    expect(claimsOf(metadata)).toEqual(claims);
+  });
+
+  test('claims are the values as given (checkUploadMetadata lower-cases them first)', () => {
+    const u = upload({ sha256: 'A'.repeat(64) });
+    expect(claimsOf(u.metadata)).toEqual({ sha256: 'A'.repeat(64) });
+    checkUploadMetadata(u);
+    expect(claimsOf(u.metadata)).toEqual({ sha256: 'a'.repeat(64) });
   });
 });

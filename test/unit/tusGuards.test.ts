@@ -1,0 +1,502 @@
+import { describe, expect, test } from '@jest/globals';
+import type { Request, Response } from 'express';
+import { ERRORS, type ErrorEntry } from '../../errors/catalogue.ts';
+import { checkTusRequest, type TusRequestView, tusGuards } from '../../server/tusGuards.ts';
+
+/** A request as the guards see it: Express's `get` reads headers case-insensitively. */
+function request(
+  method: string,
+  headers: Record<string, string> = {},
+  params: Record<string, unknown> = {},
+): TusRequestView {
+  const byName = new Map(
+    Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  return { method, get: (name) => byName.get(name.toLowerCase()), params };
+}
+
+const ID = '0123456789abcdef0123456789abcdef';
+const TUS = { 'Tus-Resumable': '1.0.0' };
+const PATCH_TYPE = { 'Content-Type': 'application/offset+octet-stream' };
+const MAX = '9007199254740991'; // 2^53 - 1
+const MAX_PLUS_ONE = '9007199254740992';
+
+type Row = [
+  name: string,
+  method: string,
+  headers: Record<string, string>,
+  params: Record<string, unknown>,
+  /** The status tus 1.0.0 / HTTP asks for, with the entry; undefined when the request passes. */
+  expected: [number, ErrorEntry] | undefined,
+  /** The method after the guards (X-HTTP-Method-Override). */
+  methodAfter: string,
+];
+
+const rows: Row[] = [
+  // OPTIONS needs no Tus-Resumable (tus 1.0.0: every request "except for OPTIONS requests").
+  ['OPTIONS without Tus-Resumable', 'OPTIONS', {}, {}, undefined, 'OPTIONS'],
+  [
+    'OPTIONS with an old Tus-Resumable',
+    'OPTIONS',
+    { 'Tus-Resumable': '0.2.2' },
+    {},
+    undefined,
+    'OPTIONS',
+  ],
+  ['OPTIONS with a bad id', 'OPTIONS', {}, { id: 'nope' }, undefined, 'OPTIONS'],
+
+  // Tus-Resumable missing or unsupported: 412 (with Tus-Version, added by the middleware).
+  ['POST without Tus-Resumable', 'POST', {}, {}, [412, ERRORS.MISSING_TUS_RESUMABLE], 'POST'],
+  [
+    'HEAD without Tus-Resumable',
+    'HEAD',
+    {},
+    { id: ID },
+    [412, ERRORS.MISSING_TUS_RESUMABLE],
+    'HEAD',
+  ],
+  [
+    'PATCH without Tus-Resumable',
+    'PATCH',
+    PATCH_TYPE,
+    { id: ID },
+    [412, ERRORS.MISSING_TUS_RESUMABLE],
+    'PATCH',
+  ],
+  [
+    'DELETE without Tus-Resumable',
+    'DELETE',
+    {},
+    { id: ID },
+    [412, ERRORS.MISSING_TUS_RESUMABLE],
+    'DELETE',
+  ],
+  ['GET (a download) without Tus-Resumable', 'GET', {}, { id: ID }, undefined, 'GET'],
+  [
+    'POST with Tus-Resumable 0.2.2',
+    'POST',
+    { 'Tus-Resumable': '0.2.2' },
+    {},
+    [412, ERRORS.UNSUPPORTED_TUS_VERSION],
+    'POST',
+  ],
+  [
+    'POST with Tus-Resumable 1.0',
+    'POST',
+    { 'Tus-Resumable': '1.0' },
+    {},
+    [412, ERRORS.UNSUPPORTED_TUS_VERSION],
+    'POST',
+  ],
+  [
+    'POST with Tus-Resumable 2.0.0',
+    'POST',
+    { 'Tus-Resumable': '2.0.0' },
+    {},
+    [412, ERRORS.UNSUPPORTED_TUS_VERSION],
+    'POST',
+  ],
+  [
+    'POST with an empty Tus-Resumable',
+    'POST',
+    { 'Tus-Resumable': '' },
+    {},
+    [412, ERRORS.UNSUPPORTED_TUS_VERSION],
+    'POST',
+  ],
+  [
+    'GET with Tus-Resumable 0.2.2',
+    'GET',
+    { 'Tus-Resumable': '0.2.2' },
+    { id: ID },
+    [412, ERRORS.UNSUPPORTED_TUS_VERSION],
+    'GET',
+  ],
+  ['POST with Tus-Resumable 1.0.0', 'POST', TUS, {}, undefined, 'POST'],
+  [
+    'header names are case-insensitive',
+    'POST',
+    { 'TUS-RESUMABLE': '1.0.0' },
+    {},
+    undefined,
+    'POST',
+  ],
+
+  // X-HTTP-Method-Override.
+  [
+    'override POST -> PATCH',
+    'POST',
+    { ...TUS, ...PATCH_TYPE, 'X-HTTP-Method-Override': 'PATCH' },
+    { id: ID },
+    undefined,
+    'PATCH',
+  ],
+  [
+    'override POST -> DELETE',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'DELETE' },
+    { id: ID },
+    undefined,
+    'DELETE',
+  ],
+  [
+    'override POST -> HEAD',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'HEAD' },
+    { id: ID },
+    undefined,
+    'HEAD',
+  ],
+  [
+    'override in lower case with spaces',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': ' delete ' },
+    { id: ID },
+    undefined,
+    'DELETE',
+  ],
+  [
+    'override GET -> POST',
+    'GET',
+    { ...TUS, 'X-HTTP-Method-Override': 'POST' },
+    {},
+    undefined,
+    'POST',
+  ],
+  [
+    'override to OPTIONS needs no Tus-Resumable',
+    'POST',
+    { 'X-HTTP-Method-Override': 'OPTIONS' },
+    {},
+    undefined,
+    'OPTIONS',
+  ],
+  [
+    'override to GET needs no Tus-Resumable',
+    'POST',
+    { 'X-HTTP-Method-Override': 'GET' },
+    { id: ID },
+    undefined,
+    'GET',
+  ],
+  [
+    'override to PATCH checks the PATCH Content-Type',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'PATCH' },
+    { id: ID },
+    [415, ERRORS.PATCH_CONTENT_TYPE],
+    'PATCH',
+  ],
+  [
+    'override to PATCH still needs Tus-Resumable',
+    'POST',
+    { ...PATCH_TYPE, 'X-HTTP-Method-Override': 'PATCH' },
+    { id: ID },
+    [412, ERRORS.MISSING_TUS_RESUMABLE],
+    'PATCH',
+  ],
+  [
+    'an empty override is no override',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': '' },
+    {},
+    undefined,
+    'POST',
+  ],
+  [
+    'override to PUT',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'PUT' },
+    {},
+    [400, ERRORS.UNSUPPORTED_METHOD_OVERRIDE],
+    'POST',
+  ],
+  [
+    'override to TRACE',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'TRACE' },
+    {},
+    [400, ERRORS.UNSUPPORTED_METHOD_OVERRIDE],
+    'POST',
+  ],
+  [
+    'override to CONNECT',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'CONNECT' },
+    {},
+    [400, ERRORS.UNSUPPORTED_METHOD_OVERRIDE],
+    'POST',
+  ],
+  [
+    'override to a made-up method',
+    'POST',
+    { ...TUS, 'X-HTTP-Method-Override': 'PATCHX' },
+    {},
+    [400, ERRORS.UNSUPPORTED_METHOD_OVERRIDE],
+    'POST',
+  ],
+  [
+    'unsupported override before anything else',
+    'POST',
+    { 'X-HTTP-Method-Override': 'PUT' },
+    {},
+    [400, ERRORS.UNSUPPORTED_METHOD_OVERRIDE],
+    'POST',
+  ],
+
+  // Upload-Length and Upload-Offset beyond what a JavaScript number holds exactly.
+  ['Upload-Length 0', 'POST', { ...TUS, 'Upload-Length': '0' }, {}, undefined, 'POST'],
+  ['Upload-Length 2^53-1', 'POST', { ...TUS, 'Upload-Length': MAX }, {}, undefined, 'POST'],
+  [
+    'Upload-Length 2^53',
+    'POST',
+    { ...TUS, 'Upload-Length': MAX_PLUS_ONE },
+    {},
+    [400, ERRORS.UPLOAD_LENGTH_TOO_LARGE],
+    'POST',
+  ],
+  [
+    'Upload-Length 2^53+1',
+    'POST',
+    { ...TUS, 'Upload-Length': '9007199254740993' },
+    {},
+    [400, ERRORS.UPLOAD_LENGTH_TOO_LARGE],
+    'POST',
+  ],
+  [
+    'Upload-Length 2^64',
+    'POST',
+    { ...TUS, 'Upload-Length': '18446744073709551616' },
+    {},
+    [400, ERRORS.UPLOAD_LENGTH_TOO_LARGE],
+    'POST',
+  ],
+  [
+    'Upload-Length 1e400 digits',
+    'POST',
+    { ...TUS, 'Upload-Length': '9'.repeat(400) },
+    {},
+    [400, ERRORS.UPLOAD_LENGTH_TOO_LARGE],
+    'POST',
+  ],
+  [
+    'Upload-Length 2^53-1 with leading zeros',
+    'POST',
+    { ...TUS, 'Upload-Length': `000${MAX}` },
+    {},
+    undefined,
+    'POST',
+  ],
+  [
+    'Upload-Length negative is left to tus',
+    'POST',
+    { ...TUS, 'Upload-Length': '-1' },
+    {},
+    undefined,
+    'POST',
+  ],
+  [
+    'Upload-Length not a number is left to tus',
+    'POST',
+    { ...TUS, 'Upload-Length': 'abc' },
+    {},
+    undefined,
+    'POST',
+  ],
+  [
+    'Upload-Offset 2^53-1',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE, 'Upload-Offset': MAX },
+    { id: ID },
+    undefined,
+    'PATCH',
+  ],
+  [
+    'Upload-Offset 2^53',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE, 'Upload-Offset': MAX_PLUS_ONE },
+    { id: ID },
+    [400, ERRORS.UPLOAD_OFFSET_TOO_LARGE],
+    'PATCH',
+  ],
+  [
+    'Upload-Offset 2^64',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '18446744073709551616' },
+    { id: ID },
+    [400, ERRORS.UPLOAD_OFFSET_TOO_LARGE],
+    'PATCH',
+  ],
+  [
+    'Upload-Offset decimal is left to tus',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '1.5' },
+    { id: ID },
+    undefined,
+    'PATCH',
+  ],
+  [
+    'Upload-Length checked before Upload-Offset',
+    'POST',
+    { ...TUS, 'Upload-Length': MAX_PLUS_ONE, 'Upload-Offset': MAX_PLUS_ONE },
+    {},
+    [400, ERRORS.UPLOAD_LENGTH_TOO_LARGE],
+    'POST',
+  ],
+
+  // Upload ids are the server's own: 32 lower-case hex characters; anything else is unknown.
+  ['valid id', 'HEAD', TUS, { id: ID }, undefined, 'HEAD'],
+  ['upper-case id', 'HEAD', TUS, { id: ID.toUpperCase() }, [404, ERRORS.FILE_NOT_FOUND], 'HEAD'],
+  ['31-character id', 'HEAD', TUS, { id: ID.slice(1) }, [404, ERRORS.FILE_NOT_FOUND], 'HEAD'],
+  ['33-character id', 'HEAD', TUS, { id: `${ID}0` }, [404, ERRORS.FILE_NOT_FOUND], 'HEAD'],
+  [
+    'id with a non-hex letter',
+    'HEAD',
+    TUS,
+    { id: `${ID.slice(1)}g` },
+    [404, ERRORS.FILE_NOT_FOUND],
+    'HEAD',
+  ],
+  ['id with a path', 'DELETE', TUS, { id: `../${ID}` }, [404, ERRORS.FILE_NOT_FOUND], 'DELETE'],
+  [
+    'id with a trailing newline',
+    'HEAD',
+    TUS,
+    { id: `${ID}\n` },
+    [404, ERRORS.FILE_NOT_FOUND],
+    'HEAD',
+  ],
+  ['empty id', 'HEAD', TUS, { id: '' }, [404, ERRORS.FILE_NOT_FOUND], 'HEAD'],
+  ['id that is not a string', 'HEAD', TUS, { id: 123 }, [404, ERRORS.FILE_NOT_FOUND], 'HEAD'],
+  ['id that is an array', 'HEAD', TUS, { id: [ID] }, [404, ERRORS.FILE_NOT_FOUND], 'HEAD'],
+  [
+    'PATCH with a bad id',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE },
+    { id: 'abc' },
+    [404, ERRORS.FILE_NOT_FOUND],
+    'PATCH',
+  ],
+
+  // PATCH requests MUST use Content-Type: application/offset+octet-stream, else 415.
+  [
+    'PATCH with the offset type',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE },
+    { id: ID },
+    undefined,
+    'PATCH',
+  ],
+  [
+    'PATCH without Content-Type',
+    'PATCH',
+    TUS,
+    { id: ID },
+    [415, ERRORS.PATCH_CONTENT_TYPE],
+    'PATCH',
+  ],
+  [
+    'PATCH with application/octet-stream',
+    'PATCH',
+    { ...TUS, 'Content-Type': 'application/octet-stream' },
+    { id: ID },
+    [415, ERRORS.PATCH_CONTENT_TYPE],
+    'PATCH',
+  ],
+  [
+    'PATCH with text/plain',
+    'PATCH',
+    { ...TUS, 'Content-Type': 'text/plain' },
+    { id: ID },
+    [415, ERRORS.PATCH_CONTENT_TYPE],
+    'PATCH',
+  ],
+  ['POST needs no offset type', 'POST', { ...TUS, 'Upload-Length': '10' }, {}, undefined, 'POST'],
+];
+
+describe('checkTusRequest', () => {
+  test.each(rows)('%s', (_name, method, headers, params, expected, methodAfter) => {
+    const req = request(method, headers, params);
+    const rejection = checkTusRequest(req);
+    if (expected === undefined) {
+      expect(rejection).toBeUndefined();
+    } else {
+      const [status, entry] = expected;
+      expect(rejection?.status_code).toBe(status);
+      expect(rejection).toBe(entry);
+    }
+    expect(req.method).toBe(methodAfter);
+  });
+});
+
+describe('tusGuards (the middleware)', () => {
+  /** Just enough of Express's Response to record what the middleware sends. */
+  function response() {
+    const sent: { status?: number; headers: Record<string, string>; body?: string } = {
+      headers: {},
+    };
+    const res = {
+      set(headers: Record<string, string>) {
+        Object.assign(sent.headers, headers);
+        return res;
+      },
+      status(code: number) {
+        sent.status = code;
+        return res;
+      },
+      send(body: string) {
+        sent.body = body;
+        return res;
+      },
+    };
+    return { res: res as unknown as Response, sent };
+  }
+
+  // [case, method, headers, params, status or undefined when next() is called, Tus-Version sent]
+  const middlewareRows: Array<
+    [string, string, Record<string, string>, Record<string, unknown>, number | undefined, boolean]
+  > = [
+    ['a good request goes on', 'POST', { ...TUS, 'Upload-Length': '1' }, {}, undefined, false],
+    ['OPTIONS goes on', 'OPTIONS', {}, {}, undefined, false],
+    ['412 carries Tus-Version', 'POST', {}, {}, 412, true],
+    [
+      '412 for an old version carries Tus-Version',
+      'POST',
+      { 'Tus-Resumable': '0.2.2' },
+      {},
+      412,
+      true,
+    ],
+    ['404 carries no Tus-Version', 'HEAD', TUS, { id: 'x' }, 404, false],
+    ['415 carries no Tus-Version', 'PATCH', TUS, { id: ID }, 415, false],
+    [
+      '400 carries no Tus-Version',
+      'POST',
+      { ...TUS, 'Upload-Length': MAX_PLUS_ONE },
+      {},
+      400,
+      false,
+    ],
+  ];
+
+  test.each(middlewareRows)('%s', (_name, method, headers, params, status, tusVersion) => {
+    const { res, sent } = response();
+    let nextCalls = 0;
+    tusGuards(request(method, headers, params) as unknown as Request, res, () => {
+      nextCalls++;
+    });
+    if (status === undefined) {
+      expect(nextCalls).toBe(1);
+      expect(sent.status).toBeUndefined();
+      return;
+    }
+    expect(nextCalls).toBe(0);
+    expect(sent.status).toBe(status);
+    expect(sent.body).toMatch(/\n$/);
+    expect(sent.headers['Tus-Resumable']).toBe('1.0.0');
+    expect(sent.headers['Tus-Version']).toBe(tusVersion ? '1.0.0' : undefined);
+    expect(sent.headers['Content-Type']).toBe('text/plain; charset=utf-8');
+    expect(sent.headers['Access-Control-Allow-Origin']).toBe('*');
+    expect(sent.headers['Access-Control-Expose-Headers']).toMatch(/Tus-Version/);
+  });
+});
