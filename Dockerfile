@@ -8,6 +8,7 @@ COPY server ./server
 COPY storage ./storage
 COPY dedupe ./dedupe
 COPY errors ./errors
+COPY auth ./auth
 COPY download ./download
 COPY hooks ./hooks
 COPY web ./web

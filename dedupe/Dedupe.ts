@@ -3,11 +3,13 @@ import { pipeline } from 'node:stream/promises';
 import type { Locker } from '@tus/utils';
 import { Upload } from '@tus/utils';
 import type { Logger } from 'pino';
+import { CHALLENGE_KEY, OWNER_KEY } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
 import type { ContentRecord, UploadStorage } from '../storage/types.ts';
-import { claimsOf, type HashAlgorithm } from './claims.ts';
-import type { ContentIndex, IndexEntry } from './contentIndex.ts';
+import { type Claims, claimsOf, type HashAlgorithm } from './claims.ts';
+import type { ContentIndex, IndexEntry, OwnedEntry } from './contentIndex.ts';
 import { ContentHasher, type InProgressHashes } from './hashing.ts';
+import { answerOf, answersMatch, type Challenge, newChallenge, parseChallenge } from './proof.ts';
 
 export type DedupeParts = {
   storage: UploadStorage;
@@ -56,30 +58,133 @@ export class Dedupe {
     return undefined;
   }
 
-  /**
-   * The stored content a creation request may reuse: same claimed digest and same length.
-   * Whether its bytes still exist is checked under the lock, when the upload is linked.
-   */
-  async findHit(size: number, metadata: Upload['metadata']): Promise<IndexEntry | undefined> {
-    for (const [algorithm, digest] of Object.entries(claimsOf(metadata)) as [
-      HashAlgorithm,
-      string,
-    ][]) {
-      const entry = await this.safely('lookup', () => this.parts.index.lookup(algorithm, digest));
-      if (entry && entry.size === size) return entry;
-    }
-    return undefined;
+  /** Whether an entry has every digest the client claimed. */
+  private static matches(entry: ContentRecord, claims: Claims): boolean {
+    return (Object.keys(claims) as HashAlgorithm[]).every((a) => claims[a] === entry[a]);
   }
 
-  /** Creates a finished upload that shares the entry's bytes; undefined if they vanished meanwhile. */
-  async createLinkedUpload(upload: Upload, entry: IndexEntry): Promise<Upload | undefined> {
+  /**
+   * Content the subject `sub` already uploaded that matches every claim and the length: it may
+   * be reused without sending or proving anything. The subject's upload must still exist and
+   * still reference that content; a stale entry is dropped.
+   */
+  async findOwned(
+    sub: string,
+    size: number,
+    metadata: Upload['metadata'],
+  ): Promise<IndexEntry | undefined> {
+    const claims = claimsOf(metadata);
+    const algorithm: HashAlgorithm | undefined = claims.sha256
+      ? 'sha256'
+      : claims.md5
+        ? 'md5'
+        : undefined;
+    const digest = algorithm && claims[algorithm];
+    if (!algorithm || !digest) return undefined;
+    const { index, storage } = this.parts;
+    const owned = await this.safely('lookup', () => index.lookupOwned(sub, algorithm, digest));
+    if (!owned || owned.size !== size || !Dedupe.matches(owned, claims)) return undefined;
+    const key = await storage.contentKeyOf(owned.uploadId).catch(() => undefined);
+    const record = key ? await storage.refs.get(key, owned.uploadId) : undefined;
+    if (!key || !record || record.sub !== sub || record.sha256 !== owned.sha256) {
+      await this.safely('removing a stale entry', () => index.removeOwned(sub, owned));
+      return undefined;
+    }
+    return { sha256: record.sha256, md5: record.md5, size: record.size, owner: key };
+  }
+
+  /**
+   * Verified content a proof of ownership is checked against: it must have the claimed sha256
+   * (an md5 claim alone is never enough across owners), the claimed md5 if one is claimed too,
+   * and the length.
+   */
+  private async findShared(
+    size: number,
+    metadata: Upload['metadata'],
+  ): Promise<IndexEntry | undefined> {
+    const claims = claimsOf(metadata);
+    const sha256 = claims.sha256;
+    if (!sha256) return undefined;
+    const entry = await this.safely('lookup', () => this.parts.index.lookup('sha256', sha256));
+    if (!entry || entry.size !== size || !Dedupe.matches(entry, claims)) return undefined;
+    return this.liveEntry(entry);
+  }
+
+  /**
+   * The challenge a creation claiming a sha256 is answered with. Every such claim gets one,
+   * whether or not the content is stored, so the answer reveals nothing about other uploads.
+   */
+  challengeFor(size: number, metadata: Upload['metadata']): Challenge | undefined {
+    return claimsOf(metadata).sha256 && size > 0 ? newChallenge(size) : undefined;
+  }
+
+  /**
+   * Checks a client's answer to the challenge of an upload it created and has not started
+   * sending. A right answer replaces the empty upload by one linked to the stored content.
+   */
+  async prove(
+    id: string,
+    answer: string,
+  ): Promise<{ outcome: 'linked' | 'refused' | 'no-challenge'; size: number }> {
+    const { storage, locker } = this.parts;
+    const upload = await storage.datastore.getUpload(id);
+    const challenge = parseChallenge(upload.metadata?.[CHALLENGE_KEY]);
+    const size = upload.size ?? 0;
+    if (!challenge || upload.offset !== 0 || size === 0) return { outcome: 'no-challenge', size };
+    const entry = await this.findShared(size, upload.metadata);
+    // Without such content the answer cannot match: the client learns only that it must upload.
+    if (!entry) return { outcome: 'refused', size };
+    const chunks: Buffer[] = [];
+    for (const range of challenge.ranges) {
+      for await (const chunk of await storage.readContent(entry.owner, range)) {
+        chunks.push(chunk as Buffer);
+      }
+    }
+    if (!answersMatch(answer, answerOf(challenge.nonce, chunks)))
+      return { outcome: 'refused', size };
+
+    const lock = locker.newLock(id);
+    await lock.lock(new AbortController().signal, () => undefined);
+    try {
+      const current = await storage.datastore.getUpload(id);
+      if (current.offset !== 0) return { outcome: 'no-challenge', size };
+      const metadata = { ...current.metadata };
+      delete metadata[CHALLENGE_KEY];
+      const linked = await this.createLinkedUpload(
+        new Upload({ ...current, metadata }),
+        entry,
+        // The empty upload (a multipart upload on S3) makes way for the linked record.
+        () => storage.datastore.remove(id),
+      );
+      return { outcome: linked ? 'linked' : 'refused', size };
+    } finally {
+      await lock.unlock();
+    }
+  }
+
+  /**
+   * Creates a finished upload that shares the entry's bytes; undefined if they vanished
+   * meanwhile. `replacing` removes what the upload id held before, once the bytes are known live.
+   */
+  async createLinkedUpload(
+    upload: Upload,
+    entry: IndexEntry,
+    replacing?: () => Promise<void>,
+  ): Promise<Upload | undefined> {
+    const sub = upload.metadata?.[OWNER_KEY] ?? undefined;
     return this.withContentLock(entry.sha256, async () => {
       if (!(await this.liveEntry(entry))) return undefined;
-      const record: ContentRecord = { sha256: entry.sha256, md5: entry.md5, size: entry.size };
+      await replacing?.();
+      const record: ContentRecord = { sha256: entry.sha256, md5: entry.md5, size: entry.size, sub };
       await this.parts.storage.refs.add(entry.owner, upload.id, record);
       await this.parts.storage.createLinked(upload, entry.owner);
+      await this.indexOwned(sub, { ...record, uploadId: upload.id });
       return new Upload({ ...upload, offset: entry.size });
     });
+  }
+
+  private async indexOwned(sub: string | undefined, entry: OwnedEntry): Promise<void> {
+    if (sub) await this.safely('indexing', () => this.parts.index.putOwned(sub, entry));
   }
 
   /**
@@ -131,6 +236,7 @@ export class Dedupe {
    */
   async finish(upload: Upload): Promise<ErrorEntry | undefined> {
     const { storage, index } = this.parts;
+    const sub = upload.metadata?.[OWNER_KEY] ?? undefined;
     const digest = await this.digestOf(upload);
 
     const claims = claimsOf(upload.metadata);
@@ -148,14 +254,16 @@ export class Dedupe {
       const existing = await this.liveEntry(
         await this.safely('lookup', () => index.lookup('sha256', digest.sha256)),
       );
+      const record: ContentRecord = { ...digest, sub };
       if (existing && existing.owner !== upload.id) {
-        await storage.refs.add(existing.owner, upload.id, digest);
+        await storage.refs.add(existing.owner, upload.id, record);
         await storage.createLinked(upload, existing.owner);
         await storage.removeContent(upload.id);
-        return;
+      } else {
+        await storage.refs.add(upload.id, upload.id, record);
+        await this.safely('indexing', () => index.put({ ...digest, owner: upload.id }));
       }
-      await storage.refs.add(upload.id, upload.id, digest);
-      await this.safely('indexing', () => index.put({ ...digest, owner: upload.id }));
+      await this.indexOwned(sub, { ...record, uploadId: upload.id });
     });
     return undefined;
   }
@@ -189,11 +297,13 @@ export class Dedupe {
   async reindex(): Promise<number> {
     const seen = new Set<string>();
     let written = 0;
-    for await (const { owner, record } of this.parts.storage.refs.all()) {
+    for await (const { owner, uploadId, record } of this.parts.storage.refs.all()) {
+      if (record.sub) await this.parts.index.putOwned(record.sub, { ...record, uploadId });
       if (seen.has(owner)) continue;
       seen.add(owner);
       if ((await this.parts.storage.contentSize(owner)) !== record.size) continue;
-      await this.parts.index.put({ ...record, owner });
+      const { sha256, md5, size } = record;
+      await this.parts.index.put({ sha256, md5, size, owner });
       written += 1;
     }
     return written;

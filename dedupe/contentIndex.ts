@@ -2,54 +2,95 @@ import type { Redis } from 'ioredis';
 import type { ContentRecord } from '../storage/types.ts';
 import type { HashAlgorithm } from './claims.ts';
 
-/** A verified piece of content: its digests, its size and the key its bytes live under. */
+/**
+ * A verified piece of content: its digests, its size and the key its bytes live under (`owner`,
+ * the id of the upload that stored them; not a person).
+ */
 export type IndexEntry = ContentRecord & { owner: string };
 
+/** An upload of one token subject (`sub`) whose verified content has these digests. */
+export type OwnedEntry = ContentRecord & { uploadId: string };
+
 /**
- * Maps verified digests to stored content. Only server-computed digests enter it. The scope
- * ("global" today) is part of every key so that per-tenant indexes can be added later.
+ * Maps verified digests to stored content; only server-computed digests enter it. Two views:
+ * the shared one (any verified content: what proofs of ownership and finished uploads are
+ * linked against) and one per token subject (what that subject already uploaded, which it may
+ * reuse without sending or proving anything).
  */
 export interface ContentIndex {
   lookup(algorithm: HashAlgorithm, digest: string): Promise<IndexEntry | undefined>;
   put(entry: IndexEntry): Promise<void>;
   /** Removes the entry's keys, but only where they still point at the same owner. */
   remove(entry: IndexEntry): Promise<void>;
+  lookupOwned(
+    sub: string,
+    algorithm: HashAlgorithm,
+    digest: string,
+  ): Promise<OwnedEntry | undefined>;
+  putOwned(sub: string, entry: OwnedEntry): Promise<void>;
+  /** Removes the subject's keys, but only where they still name the same upload. */
+  removeOwned(sub: string, entry: OwnedEntry): Promise<void>;
 }
+
+const ALGORITHMS = ['sha256', 'md5'] as const;
 
 export class MemoryContentIndex implements ContentIndex {
   private readonly entries = new Map<string, IndexEntry>();
+  private readonly owned = new Map<string, OwnedEntry>();
 
   async lookup(algorithm: HashAlgorithm, digest: string) {
     return this.entries.get(`${algorithm}:${digest}`);
   }
 
   async put(entry: IndexEntry) {
-    this.entries.set(`sha256:${entry.sha256}`, entry);
-    this.entries.set(`md5:${entry.md5}`, entry);
+    for (const algorithm of ALGORITHMS) this.entries.set(`${algorithm}:${entry[algorithm]}`, entry);
   }
 
   async remove(entry: IndexEntry) {
-    for (const key of [`sha256:${entry.sha256}`, `md5:${entry.md5}`]) {
+    for (const algorithm of ALGORITHMS) {
+      const key = `${algorithm}:${entry[algorithm]}`;
       if (this.entries.get(key)?.owner === entry.owner) this.entries.delete(key);
+    }
+  }
+
+  async lookupOwned(sub: string, algorithm: HashAlgorithm, digest: string) {
+    return this.owned.get(JSON.stringify([sub, algorithm, digest]));
+  }
+
+  async putOwned(sub: string, entry: OwnedEntry) {
+    for (const algorithm of ALGORITHMS) {
+      this.owned.set(JSON.stringify([sub, algorithm, entry[algorithm]]), entry);
+    }
+  }
+
+  async removeOwned(sub: string, entry: OwnedEntry) {
+    for (const algorithm of ALGORITHMS) {
+      const key = JSON.stringify([sub, algorithm, entry[algorithm]]);
+      if (this.owned.get(key)?.uploadId === entry.uploadId) this.owned.delete(key);
     }
   }
 }
 
-// Deletes KEYS[1] only while it still names the owner ARGV[1]: a newer entry is never removed.
-const REMOVE_IF_OWNER = `
+// Deletes KEYS[1] only while its JSON value still has ARGV[2] under the field ARGV[1].
+const REMOVE_IF_SAME = `
 local value = redis.call('GET', KEYS[1])
-if value and cjson.decode(value).owner == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if value and cjson.decode(value)[ARGV[1]] == ARGV[2] then return redis.call('DEL', KEYS[1]) end
 return 0`;
 
+/**
+ * Keys: `tus:dedupe:global:{<algorithm>:<digest>}` (shared) and
+ * `tus:dedupe:owned:{<sub>}:<algorithm>:<digest>` (per subject; base64url of the sub).
+ * Each shared key is its own Redis Cluster slot; one subject's keys share a slot.
+ */
 export class RedisContentIndex implements ContentIndex {
-  constructor(
-    private readonly redis: Redis,
-    private readonly scope = 'global',
-  ) {}
+  constructor(private readonly redis: Redis) {}
 
-  // One key per digest, each its own Redis Cluster slot; no command spans two keys.
   private key(algorithm: HashAlgorithm, digest: string) {
-    return `tus:dedupe:${this.scope}:{${algorithm}:${digest}}`;
+    return `tus:dedupe:global:{${algorithm}:${digest}}`;
+  }
+
+  private ownedKey(sub: string, algorithm: HashAlgorithm, digest: string) {
+    return `tus:dedupe:owned:{${Buffer.from(sub).toString('base64url')}}:${algorithm}:${digest}`;
   }
 
   async lookup(algorithm: HashAlgorithm, digest: string) {
@@ -59,16 +100,39 @@ export class RedisContentIndex implements ContentIndex {
 
   async put(entry: IndexEntry) {
     const value = JSON.stringify(entry);
-    await Promise.all([
-      this.redis.set(this.key('sha256', entry.sha256), value),
-      this.redis.set(this.key('md5', entry.md5), value),
-    ]);
+    await Promise.all(ALGORITHMS.map((a) => this.redis.set(this.key(a, entry[a]), value)));
   }
 
   async remove(entry: IndexEntry) {
     await Promise.all(
-      (['sha256', 'md5'] as const).map((algorithm) =>
-        this.redis.eval(REMOVE_IF_OWNER, 1, this.key(algorithm, entry[algorithm]), entry.owner),
+      ALGORITHMS.map((a) =>
+        this.redis.eval(REMOVE_IF_SAME, 1, this.key(a, entry[a]), 'owner', entry.owner),
+      ),
+    );
+  }
+
+  async lookupOwned(sub: string, algorithm: HashAlgorithm, digest: string) {
+    const raw = await this.redis.get(this.ownedKey(sub, algorithm, digest));
+    return raw ? (JSON.parse(raw) as OwnedEntry) : undefined;
+  }
+
+  async putOwned(sub: string, entry: OwnedEntry) {
+    const value = JSON.stringify(entry);
+    await Promise.all(
+      ALGORITHMS.map((a) => this.redis.set(this.ownedKey(sub, a, entry[a]), value)),
+    );
+  }
+
+  async removeOwned(sub: string, entry: OwnedEntry) {
+    await Promise.all(
+      ALGORITHMS.map((a) =>
+        this.redis.eval(
+          REMOVE_IF_SAME,
+          1,
+          this.ownedKey(sub, a, entry[a]),
+          'uploadId',
+          entry.uploadId,
+        ),
       ),
     );
   }

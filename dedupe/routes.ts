@@ -1,7 +1,8 @@
 import { Metadata, TUS_RESUMABLE, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import { factsOf, stampMetadata } from '../auth/context.ts';
+import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { checkUploadMetadata } from './claims.ts';
 
@@ -9,6 +10,7 @@ import { checkUploadMetadata } from './claims.ts';
 type UrlBuilder = (header: (name: string) => string | undefined, path: string) => string;
 
 import type { Dedupe } from './Dedupe.ts';
+import { formatChallenge } from './proof.ts';
 
 const TUS_HEADERS = {
   'Tus-Resumable': TUS_RESUMABLE,
@@ -55,8 +57,11 @@ function orTus(
 }
 
 /**
- * POST /files/ announcing a sha256 or md5 the index holds, with the same length: the upload is
- * created finished, sharing the stored bytes, and the client needs to send nothing.
+ * POST /files/ announcing a sha256 or md5. When the requester (its token's `sub`) already
+ * uploaded content with every claimed digest and the same length, the upload is created
+ * finished, sharing those bytes, and nothing needs to be sent. Otherwise a sha256 claim gets a
+ * challenge with the creation (Upload-Dedupe-Challenge), which a client holding the bytes may
+ * answer at POST /files/:id/proof; a hash alone never hands out bytes.
  */
 export function dedupeCreation({
   dedupe,
@@ -80,9 +85,16 @@ export function dedupeCreation({
     const upload = new Upload({ id: Uid.rand(), size, offset: 0, metadata });
     if (checkUploadMetadata(upload)) return false;
 
-    const entry = await dedupe.findHit(size, upload.metadata);
-    if (!entry) return false;
+    const facts = factsOf(req);
+    const entry = facts.owner && (await dedupe.findOwned(facts.owner, size, upload.metadata));
+    if (!entry) {
+      const challenge = dedupe.challengeFor(size, upload.metadata);
+      // tus creates the upload; the challenge goes into its record and its answer.
+      if (challenge) facts.challenge = formatChallenge(challenge);
+      return false;
+    }
     upload.creation_date = new Date().toISOString();
+    upload.metadata = stampMetadata(upload.metadata, req);
     const linked = await dedupe.createLinkedUpload(upload, entry);
     if (!linked) return false;
     logger.info(
@@ -120,4 +132,41 @@ export function dedupeLinkedPatch({ storage, logger }: DedupeRouteParts): Reques
       .end();
     return true;
   });
+}
+
+/**
+ * POST /files/:id/proof with `{"answer": "<hex>"}`: the answer to the challenge the upload's
+ * creation carried. Right: the upload is finished, sharing the stored bytes (204 with its
+ * Upload-Offset). Wrong, or nothing to match: 403, and the client uploads the bytes as usual.
+ */
+export function dedupeProof({ dedupe, logger }: DedupeRouteParts): RequestHandler {
+  const fail = (res: Response, entry: ErrorEntry) =>
+    res
+      .status(entry.status_code)
+      .set({ ...TUS_HEADERS, ...retryHeaders(entry.status_code) })
+      .json(jsonError(entry));
+  return async (req, res) => {
+    const id = String(req.params.id);
+    const answer = (req.body as { answer?: unknown } | undefined)?.answer;
+    if (typeof answer !== 'string' || !/^[0-9a-f]{64}$/i.test(answer)) {
+      return fail(res, ERRORS.INVALID_PROOF_REQUEST);
+    }
+    try {
+      const { outcome, size } = await dedupe.prove(id, answer);
+      if (outcome === 'no-challenge') return fail(res, ERRORS.NO_CHALLENGE);
+      if (outcome === 'refused') return fail(res, ERRORS.PROOF_REFUSED);
+      logger.info({ uploadId: id, size }, 'dedupe: proof of ownership accepted, upload finished');
+      res
+        .status(204)
+        .set({ ...TUS_HEADERS, 'Upload-Offset': String(size) })
+        .end();
+    } catch (error) {
+      if ((error as { status_code?: number }).status_code === 404) {
+        return fail(res, ERRORS.NOT_FOUND);
+      }
+      const outage = outageOf(error);
+      logger.error({ err: error, uploadId: id }, outage?.body.trimEnd() ?? 'dedupe: proof failed');
+      fail(res, outage ?? ERRORS.INTERNAL_ERROR);
+    }
+  };
 }

@@ -17,6 +17,26 @@ const MAX_MEDIA_TYPE_LENGTH = 200;
 const INLINE_TOP_LEVEL_TYPES = new Set(['image', 'audio', 'video']);
 const INLINE_EXACT_TYPES = new Set(['text/plain']);
 const NEVER_INLINE = new Set(['image/svg+xml']);
+// https://mimesniff.spec.whatwg.org/#javascript-mime-type, plus JSON modules and WebAssembly.
+const SCRIPT_TYPES = new Set([
+  'application/ecmascript',
+  'application/javascript',
+  'application/x-ecmascript',
+  'application/x-javascript',
+  'text/ecmascript',
+  'text/javascript',
+  'text/javascript1.0',
+  'text/javascript1.1',
+  'text/javascript1.2',
+  'text/javascript1.3',
+  'text/javascript1.4',
+  'text/javascript1.5',
+  'text/jscript',
+  'text/livescript',
+  'text/x-ecmascript',
+  'text/x-javascript',
+  'application/wasm',
+]);
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: file names lose C0 controls and DEL (CR/LF).
 const CONTROL_CHARACTERS = /[\x00-\x1f\x7f]/g;
@@ -29,13 +49,17 @@ function firstValue(metadata: Record<string, string | null>, keys: string[]): st
   return undefined;
 }
 
-/** The Content-Type the uploader declared (`filetype`, Uppy's `type`) if it is a media type. */
+/**
+ * The Content-Type the uploader declared (`filetype`, Uppy's `type`) if it is a media type and
+ * not a script: a script type would let `<script src>` or a service worker registration run an
+ * upload as code from this origin (the WHATWG list of JavaScript MIME type essences).
+ */
 export function contentTypeOf(metadata: Record<string, string | null>): string {
   const declared = firstValue(metadata, ['filetype', 'type'])?.trim();
   if (!declared || declared.length > MAX_MEDIA_TYPE_LENGTH || !MEDIA_TYPE.test(declared)) {
     return DEFAULT_CONTENT_TYPE;
   }
-  return declared;
+  return SCRIPT_TYPES.has(essenceOf(declared)) ? DEFAULT_CONTENT_TYPE : declared;
 }
 
 /** `type/subtype` in lower case, without parameters (type and subtype are case-insensitive). */

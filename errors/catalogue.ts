@@ -57,6 +57,26 @@ export const ERRORS = {
   STORAGE_UNAVAILABLE: { status_code: 503, body: 'storage unavailable, retry later\n' },
   REDIS_UNAVAILABLE: { status_code: 503, body: 'redis unavailable, retry later\n' },
   INTERNAL_ERROR: { status_code: 500, body: 'internal error\n' },
+  // Who may do what.
+  UNAUTHENTICATED: { status_code: 401, body: 'a valid Bearer token is required\n' },
+  KEYS_UNAVAILABLE: { status_code: 503, body: 'token keys unavailable, retry later\n' },
+  LINK_REFUSED: { status_code: 403, body: 'the download link is invalid or has expired\n' },
+  RATE_LIMITED: { status_code: 429, body: 'too many uploads created, retry later\n' },
+  INVALID_LINK_REQUEST: {
+    status_code: 400,
+    body: 'expiresIn must be a whole number of seconds from 1 to 604800\n',
+  },
+  UPLOAD_NOT_FINISHED: { status_code: 409, body: 'the upload is not finished\n' },
+  // Proofs of ownership for a claimed hash (dedupe).
+  INVALID_PROOF_REQUEST: {
+    status_code: 400,
+    body: 'the proof must be {"answer": "<64 hex characters>"}\n',
+  },
+  NO_CHALLENGE: { status_code: 409, body: 'this upload has no open dedupe challenge\n' },
+  PROOF_REFUSED: {
+    status_code: 403,
+    body: 'the proof does not match: upload the bytes instead\n',
+  },
   // Downloads and the other routes.
   NOT_FOUND: { status_code: 404, body: 'not found\n' },
   PRECONDITION_FAILED: { status_code: 412, body: 'precondition failed\n' },

@@ -9,8 +9,10 @@ import express, {
 } from 'express';
 import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
+import { factsOf, publicMetadataHeader } from '../auth/context.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, jsonError, retryHeaders } from '../errors/catalogue.ts';
+import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { tusGuards } from './tusGuards.ts';
@@ -22,13 +24,32 @@ export type AppParts = {
   download: DownloadHandler;
   /** Middleware that may answer a creation (or a PATCH) before tus does: dedupe hits. */
   beforeTus?: { creation: RequestHandler; upload: RequestHandler };
+  /** Who may do what: authentication (token or signed link) and upload ownership. */
+  access: { authenticate: RequestHandler; ownership: RequestHandler };
+  /** CORS for every route. */
+  cors: RequestHandler;
+  /** Runs before a creation: the per-owner creation rate limit. */
+  beforeCreation: RequestHandler;
+  /** POST /files/:id/links and POST /files/:id/proof (the latter only with dedupe on). */
+  links: RequestHandler;
+  proof?: RequestHandler;
+  /** Whether the address of the client is the one the proxy in front forwards. */
+  trustProxy: boolean;
   /** The upload page at / and its assets. */
   uploadPage?: RequestHandler;
 };
 
 /** What tus answers, completed where @tus/server leaves something out. */
-function completeTusResponse(method: string, response: globalThis.Response): void {
+function completeTusResponse(req: Request, response: globalThis.Response): void {
   const { headers, status } = response;
+  const { method } = req;
+  // The server's own metadata (owner, challenge) stays with the server.
+  const metadata = headers.get('upload-metadata');
+  if (metadata !== null) headers.set('Upload-Metadata', publicMetadataHeader(metadata));
+  const { challenge } = factsOf(req);
+  if (method === 'POST' && status === 201 && challenge) {
+    headers.set('Upload-Dedupe-Challenge', challenge);
+  }
   // tus-js-client with uploadDataDuringCreation reads Upload-Offset from every creation answer,
   // also when it sent no body (deferred length): the offset of a new upload is 0.
   if (method === 'POST' && status === 201 && !headers.has('upload-offset')) {
@@ -59,6 +80,12 @@ export function createApp({
   beforeTus,
   download,
   uploadPage,
+  access,
+  cors,
+  beforeCreation,
+  links,
+  proof,
+  trustProxy,
 }: AppParts): Express {
   tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
     const nodeReq = req.runtime?.node?.req;
@@ -68,6 +95,9 @@ export function createApp({
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // One proxy hop is believed for the client address (rate limits) when TRUST_PROXY is on.
+  app.set('trust proxy', trustProxy ? 1 : false);
+  app.use(cors);
 
   app.use(
     pinoHttp({
@@ -103,6 +133,16 @@ export function createApp({
 
   if (uploadPage) app.use(uploadPage);
 
+  // Who may do what, before anything under /files is read or written.
+  app.all(['/files', '/files/:id', '/files/:id/links', '/files/:id/proof'], access.authenticate);
+  app.all(['/files/:id', '/files/:id/links', '/files/:id/proof'], access.ownership);
+  app.post('/files', beforeCreation);
+
+  const json = express.json({ limit: '1kb', type: () => true });
+  app.options(['/files/:id/links', '/files/:id/proof'], preflight('POST'));
+  app.post('/files/:id/links', json, links);
+  if (proof) app.post('/files/:id/proof', json, proof);
+
   // GET, and a HEAD without Tus-Resumable, download the upload; a HEAD with it is the tus HEAD.
   app.get('/files/:id', (req, res, next) => {
     const isDownload = req.method === 'GET' || req.get('tus-resumable') === undefined;
@@ -112,7 +152,7 @@ export function createApp({
   });
   const handleTus = async (req: express.Request, res: express.Response) => {
     const response = await tus.handleWeb(new NodeRequest({ req, res }));
-    completeTusResponse(req.method, response);
+    completeTusResponse(req, response);
     await sendNodeResponse(res, response);
   };
   const pass: RequestHandler = (_req, _res, next) => next();

@@ -7,11 +7,13 @@ import {
 } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
+import { LinkSigner } from '../auth/links.ts';
+import { createTokenVerifier } from '../auth/tokens.ts';
 import { MemoryContentIndex, RedisContentIndex } from '../dedupe/contentIndex.ts';
 import { Dedupe } from '../dedupe/Dedupe.ts';
 import { DedupeStore } from '../dedupe/DedupeStore.ts';
 import { InProgressHashes } from '../dedupe/hashing.ts';
-import { dedupeCreation, dedupeLinkedPatch } from '../dedupe/routes.ts';
+import { dedupeCreation, dedupeLinkedPatch, dedupeProof } from '../dedupe/routes.ts';
 import { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
 import { createHooks } from '../hooks/index.ts';
@@ -19,13 +21,17 @@ import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { uploadPageRoutes } from '../web/routes.ts';
+import { accessControl } from './access.ts';
 import { createApp } from './app.ts';
 import type { Config } from './config.ts';
+import { ALLOWED_REQUEST_HEADERS, corsPolicy } from './cors.ts';
 import { type ExpirySweep, redisLeadership, soleInstance, startExpirySweep } from './expiry.ts';
+import { createLinkRoute } from './links.ts';
 import { DrainableLocker } from './lockers/DrainableLocker.ts';
 import { RedisLocker } from './lockers/RedisLocker.ts';
 import type { Logger } from './logger.ts';
 import { createUrlBuilder } from './publicUrl.ts';
+import { creationRateLimit } from './rateLimit.ts';
 import { createReadinessCheck } from './readiness.ts';
 
 /** How long a request asked to give up its lock keeps reading before it persists and unlocks. */
@@ -88,6 +94,11 @@ export function compose(config: Config, logger: Logger): Composition {
     logger,
   });
   const urlFor = createUrlBuilder(config);
+  const verify = createTokenVerifier(config.auth);
+  const { signer: links, stable: stableLinks } = LinkSigner.fromSecrets(
+    config.linkSigningKey,
+    config.auth.secret,
+  );
   const routeParts = { dedupe, storage, logger, maxSize: config.maxUploadSize, urlFor };
 
   const tus = new TusServer({
@@ -97,6 +108,7 @@ export function compose(config: Config, logger: Logger): Composition {
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,
+    allowedHeaders: ALLOWED_REQUEST_HEADERS,
     generateUrl: (req, { path, id }) => urlFor((name) => req.headers.get(name), `${path}/${id}`),
     ...createHooks(config.dedupe ? dedupe : undefined),
     onResponseError(req, error) {
@@ -124,6 +136,12 @@ export function compose(config: Config, logger: Logger): Composition {
       ? { creation: dedupeCreation(routeParts), upload: dedupeLinkedPatch(routeParts) }
       : undefined,
     uploadPage: uploadPageRoutes(logger),
+    access: accessControl({ verify, links, storage, logger }),
+    cors: corsPolicy(config.corsOrigins),
+    beforeCreation: creationRateLimit({ perMinute: config.createRateLimit, redis, logger }),
+    links: createLinkRoute({ links, storage, urlFor, logger }),
+    proof: config.dedupe ? dedupeProof(routeParts) : undefined,
+    trustProxy: config.trustProxy,
   });
   let sweep: ExpirySweep | undefined;
 
@@ -134,6 +152,10 @@ export function compose(config: Config, logger: Logger): Composition {
     `dedupe: ${config.dedupe ? `on (index ${redis ? 'in redis' : 'in process, rebuilt from storage at start'})` : 'off'}`,
     `max upload size: ${config.maxUploadSize || 'unlimited'}`,
     `unfinished uploads expire after ${config.uploadExpirySeconds}s`,
+    `auth: ${config.auth.secret ? 'HS256 tokens' : config.auth.jwksUrl ? 'tokens from JWKS' : 'off (anonymous)'}`,
+    `download links: ${stableLinks ? 'signed with a stable key' : 'signed with a per-process key (set LINK_SIGNING_KEY for several instances)'}`,
+    `CORS origins: ${config.corsOrigins === '*' ? '*' : config.corsOrigins.join(' ')}`,
+    `creations per minute per owner: ${config.createRateLimit}`,
   ].join('; ');
 
   return {

@@ -68,6 +68,25 @@ const schema = z.object({
   REQUEST_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(60),
   PUBLIC_URL: publicUrl.optional(),
   TRUST_PROXY: onOff.default('off'),
+  AUTH_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  AUTH_JWKS_URL: url(['http:', 'https:']).optional(),
+  AUTH_JWT_ISSUER: z.string().trim().min(1).optional(),
+  AUTH_JWT_AUDIENCE: z.string().trim().min(1).optional(),
+  LINK_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  CORS_ORIGINS: z
+    .string()
+    .trim()
+    .refine(
+      (value) =>
+        value === '*' ||
+        value.split(',').every((origin) => {
+          const trimmed = origin.trim();
+          return URL.canParse(trimmed) && new URL(trimmed).origin === trimmed;
+        }),
+      'must be "*" or a comma-separated list of origins such as https://app.example.com',
+    )
+    .default('*'),
+  CREATE_RATE_LIMIT: integer(1).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -95,6 +114,12 @@ export type Config = {
   publicUrl?: string;
   /** Whether X-Forwarded-Proto / X-Forwarded-Host (and Forwarded) from the proxy are believed. */
   trustProxy: boolean;
+  auth: { secret?: string; jwksUrl?: string; issuer?: string; audience?: string };
+  linkSigningKey?: string;
+  /** Exact origins allowed by CORS, or '*'. */
+  corsOrigins: '*' | string[];
+  /** Upload creations per minute per owner (per client address when anonymous). */
+  createRateLimit: number;
   logLevel: Env['LOG_LEVEL'];
 };
 
@@ -106,7 +131,7 @@ function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | und
     reason = `must be at least ${issue.minimum}`;
   if (issue.code === 'too_big' && 'maximum' in issue) reason = `must be at most ${issue.maximum}`;
   // Secrets are never echoed back, not even in an error.
-  const shown = /SECRET|URL/.test(name) || value === undefined ? '' : ` (got "${value}")`;
+  const shown = /SECRET|URL|KEY/.test(name) || value === undefined ? '' : ` (got "${value}")`;
   return `${name} ${reason}${shown}`;
 }
 
@@ -128,6 +153,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(
       'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together (or both left unset)',
     );
+  }
+  if (e.AUTH_JWT_SECRET && e.AUTH_JWKS_URL) {
+    throw new ConfigError('AUTH_JWT_SECRET and AUTH_JWKS_URL are exclusive: set one of them');
   }
   return {
     port: e.PORT,
@@ -154,6 +182,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestIdleTimeoutSeconds: e.REQUEST_IDLE_TIMEOUT_SECONDS,
     publicUrl: e.PUBLIC_URL,
     trustProxy: e.TRUST_PROXY === 'on',
+    auth: {
+      secret: e.AUTH_JWT_SECRET,
+      jwksUrl: e.AUTH_JWKS_URL,
+      issuer: e.AUTH_JWT_ISSUER,
+      audience: e.AUTH_JWT_AUDIENCE,
+    },
+    linkSigningKey: e.LINK_SIGNING_KEY,
+    corsOrigins:
+      e.CORS_ORIGINS === '*' ? '*' : e.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
+    createRateLimit: e.CREATE_RATE_LIMIT,
     logLevel: e.LOG_LEVEL,
   };
 }

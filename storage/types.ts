@@ -11,8 +11,11 @@ export type StoredContent = {
   metadata: Record<string, string | null>;
 };
 
-/** The server-computed digests of a finished upload's bytes, kept with every reference to them. */
-export type ContentRecord = { sha256: string; md5: string; size: number };
+/**
+ * The server-computed digests of a finished upload's bytes, kept with every reference to them,
+ * and the owner (`sub`) of the referencing upload when auth is on.
+ */
+export type ContentRecord = { sha256: string; md5: string; size: number; sub?: string };
 
 /**
  * Which uploads use which stored content, kept in storage itself so it survives a Redis flush:
@@ -48,6 +51,8 @@ export interface UploadStorage {
   stat(id: string): Promise<StoredContent | undefined>;
   /** Streams the content (or the inclusive range of it); destroying the stream stops the read. */
   read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /** Streams the bytes stored under a content key, whether or not its own record still exists. */
+  readContent(key: string, range?: ByteRange): Promise<Readable>;
   close(): Promise<void>;
 
   // Shared content (dedupe): several uploads may read the bytes stored under one owner's key.

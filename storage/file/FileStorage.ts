@@ -82,6 +82,10 @@ export class FileStorage implements UploadStorage {
     return createReadStream(this.contentPath(key), { ...range, signal });
   }
 
+  async readContent(key: string, range?: ByteRange): Promise<Readable> {
+    return createReadStream(this.contentPath(key), { ...range });
+  }
+
   async close(): Promise<void> {}
 
   async contentKeyOf(id: string): Promise<string> {

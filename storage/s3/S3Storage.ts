@@ -139,10 +139,14 @@ export class S3Storage implements UploadStorage {
   }
 
   async read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    return this.readContent(await this.contentKeyOf(id), range, signal);
+  }
+
+  async readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     const response = await this.client.send(
       new GetObjectCommand({
         Bucket: this.options.bucket,
-        Key: await this.contentKeyOf(id),
+        Key: key,
         Range: range ? `bytes=${range.start}-${range.end}` : undefined,
       }),
       { abortSignal: signal },

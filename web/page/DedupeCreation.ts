@@ -2,20 +2,24 @@ import { BasePlugin, type PluginOpts, type Uppy, type UppyFile } from '@uppy/cor
 import type { TusOpts } from '@uppy/tus';
 import { chunkSizeFor } from './chunkSize.ts';
 import type { CreatedUploads } from './createdUploads.ts';
+import { proveOwnership } from './proof.ts';
 import { createUpload } from './tusCreation.ts';
 import type { FileMeta, UploadBody } from './types.ts';
 
 export type DedupeCreationOpts = PluginOpts & {
   /** The tus creation endpoint, absolute. */
   endpoint: string;
+  /** Headers every request carries (Authorization when the page has a token). */
+  headers: Record<string, string>;
   createdUploads: CreatedUploads;
 };
 
 /**
  * A pre-processor that runs after hashing and creates each file's tus upload itself, so it sees
- * the server's answer. A dedupe hit (Upload-Offset equal to the size) finishes the file here,
- * without a byte sent; otherwise Tus is handed the created URL and uploads there. The chunk
- * size for the file is decided here too.
+ * the server's answer. A dedupe hit (Upload-Offset equal to the size: content this user already
+ * uploaded) finishes the file here, without a byte sent; so does a challenge answered from a few
+ * KiB of the file when someone else stored the same content. Otherwise Tus is handed the created
+ * URL and uploads there. The chunk size for the file is decided here too.
  */
 export class DedupeCreation extends BasePlugin<DedupeCreationOpts, FileMeta, UploadBody> {
   constructor(uppy: Uppy<FileMeta, UploadBody>, opts: DedupeCreationOpts) {
@@ -78,9 +82,17 @@ export class DedupeCreation extends BasePlugin<DedupeCreationOpts, FileMeta, Upl
     try {
       const metadata: Record<string, string> = { filename: file.meta.name, sha256 };
       if (file.meta.type) metadata.filetype = file.meta.type;
-      const created = await createUpload(this.opts.endpoint, size, metadata);
+      const created = await createUpload(this.opts.endpoint, size, metadata, this.opts.headers);
       if (!this.uppy.getFile(file.id)) return null;
-      if (created.offset === size) {
+      const proven =
+        created.offset !== size &&
+        (await proveOwnership(
+          created.url,
+          created.challenge,
+          file.data as Blob,
+          this.opts.headers,
+        ).catch(() => false));
+      if (created.offset === size || proven) {
         this.finishWithoutSending(file.id, created.url, size > 0);
         return null;
       }

@@ -33,6 +33,9 @@ function required<T extends HTMLElement>(selector: string): T {
 }
 
 const endpoint = new URL('/files/', window.location.href).href;
+// A token handed over in the fragment (`/#token=<JWT>`) never reaches a server log or a Referer.
+const token = new URLSearchParams(window.location.hash.slice(1)).get('token');
+const authHeaders: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
 const finishedUploads = new FinishedUploads(window.localStorage);
 const finishedList = required<HTMLUListElement>('#finished-uploads');
 const noFinished = required<HTMLElement>('#no-finished');
@@ -51,9 +54,14 @@ const uppy = new Uppy<FileMeta, UploadBody>({ autoProceed: true, locale: uppyLoc
   })
   // Pre-processors run in the order they are added: hash first, then create with the hash.
   .use(ContentHashing)
-  .use(DedupeCreation, { endpoint, createdUploads: new CreatedUploads(window.localStorage) })
+  .use(DedupeCreation, {
+    endpoint,
+    headers: authHeaders,
+    createdUploads: new CreatedUploads(window.localStorage),
+  })
   .use(Tus<FileMeta, UploadBody>, {
     endpoint,
+    headers: authHeaders,
     limit: PARALLEL_UPLOADS,
     retryDelays: RETRY_DELAYS_MS,
     // The server understands name/type (sent as filename/filetype too) and sha256.

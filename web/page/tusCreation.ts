@@ -2,8 +2,11 @@ const TUS_VERSION = '1.0.0';
 /** A server that does not answer by then is left to Tus, which retries with back-off. */
 const CREATION_TIMEOUT_MS = 30_000;
 
-/** An upload the server created, and how much of it it already holds. */
-export type CreatedUpload = { url: string; offset: number | undefined };
+/**
+ * An upload the server created, how much of it it already holds, and the dedupe challenge it
+ * may have sent for the announced hash.
+ */
+export type CreatedUpload = { url: string; offset: number | undefined; challenge: string | null };
 
 function base64OfUtf8(value: string): string {
   let binary = '';
@@ -19,17 +22,20 @@ function encodeUploadMetadata(metadata: Record<string, string>): string {
 }
 
 /**
- * The creation POST, sent by the page itself so it can read the answer: a server that already
- * holds content with the announced sha256 and length answers with Upload-Offset equal to it.
+ * The creation POST, sent by the page itself so it can read the answer: for content this user
+ * already uploaded the server answers with Upload-Offset equal to the length; otherwise it may
+ * send a challenge that proves the page holds the file.
  */
 export async function createUpload(
   endpoint: string,
   size: number,
   metadata: Record<string, string>,
+  headers: Record<string, string>,
 ): Promise<CreatedUpload> {
   const response = await fetch(endpoint, {
     method: 'POST',
     headers: {
+      ...headers,
       'Tus-Resumable': TUS_VERSION,
       'Upload-Length': String(size),
       'Upload-Metadata': encodeUploadMetadata(metadata),
@@ -44,5 +50,6 @@ export async function createUpload(
   return {
     url: new URL(location, endpoint).href,
     offset: offset === null ? undefined : Number(offset),
+    challenge: response.headers.get('Upload-Dedupe-Challenge'),
   };
 }

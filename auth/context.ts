@@ -1,0 +1,62 @@
+import type { IncomingMessage } from 'node:http';
+
+/** What the server learned about a request before tus handles it. */
+type RequestFacts = {
+  /** The token's `sub`: who creates, and who may touch, the uploads of this request. */
+  owner?: string;
+  /** A creation answered with a dedupe challenge carries it in its record and its answer. */
+  challenge?: string;
+  /** The request came with a valid signed download link instead of a token. */
+  viaLink?: boolean;
+};
+
+const facts = new WeakMap<object, RequestFacts>();
+
+/** @tus/server hands hooks a web Request that carries the Node request it came from. */
+type WrappedRequest = { runtime?: { node?: { req?: object } } };
+
+function nodeRequestOf(req: object): object {
+  return (req as WrappedRequest).runtime?.node?.req ?? req;
+}
+
+/** The facts of a Node request, or of the Node request behind a tus hook's web Request. */
+export function factsOf(req: IncomingMessage | object): RequestFacts {
+  const key = nodeRequestOf(req);
+  let found = facts.get(key);
+  if (!found) {
+    found = {};
+    facts.set(key, found);
+  }
+  return found;
+}
+
+/** Metadata keys the server keeps with an upload for itself; never taken from, or shown to, clients. */
+export const OWNER_KEY = 'tus-owner';
+export const CHALLENGE_KEY = 'tus-challenge';
+const RESERVED_PREFIX = 'tus-';
+
+function isReservedKey(key: string): boolean {
+  return key.startsWith(RESERVED_PREFIX);
+}
+
+/** A creation's metadata as stored: the client's keys but reserved ones, and the server's own. */
+export function stampMetadata(
+  metadata: Record<string, string | null> | undefined,
+  req: object,
+): Record<string, string | null> {
+  const { owner, challenge } = factsOf(req);
+  const stamped = Object.fromEntries(
+    Object.entries(metadata ?? {}).filter(([key]) => !isReservedKey(key)),
+  );
+  if (owner) stamped[OWNER_KEY] = owner;
+  if (challenge) stamped[CHALLENGE_KEY] = challenge;
+  return stamped;
+}
+
+/** An Upload-Metadata header value without the server's own keys, for clients to read. */
+export function publicMetadataHeader(value: string): string {
+  return value
+    .split(',')
+    .filter((pair) => !isReservedKey(pair.trim().split(' ')[0] ?? ''))
+    .join(',');
+}

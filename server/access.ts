@@ -1,0 +1,99 @@
+import { TUS_RESUMABLE } from '@tus/utils';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { factsOf, OWNER_KEY } from '../auth/context.ts';
+import type { LinkSigner } from '../auth/links.ts';
+import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
+import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import type { UploadStorage } from '../storage/types.ts';
+import { UPLOAD_ID } from '../storage/uploadId.ts';
+
+type AccessParts = {
+  /** Undefined when auth is off: every request is anonymous and no upload has an owner. */
+  verify?: TokenVerifier;
+  links: LinkSigner;
+  storage: UploadStorage;
+  logger: Logger;
+};
+
+/** A download request (GET, or HEAD without Tus-Resumable), the only kind a signed link serves. */
+function isDownload(req: Request): boolean {
+  const method = req.get('x-http-method-override') ? undefined : req.method;
+  return method === 'GET' || (method === 'HEAD' && req.get('tus-resumable') === undefined);
+}
+
+/** Answers an error the way the route that would have answered does: tus text, or JSON. */
+function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): void {
+  res.set({ ...retryHeaders(entry.status_code), ...headers });
+  if (isDownload(req) || req.path.endsWith('/links') || req.path.endsWith('/proof')) {
+    res.status(entry.status_code).json(jsonError(entry));
+    return;
+  }
+  res
+    .status(entry.status_code)
+    .set({ 'Tus-Resumable': TUS_RESUMABLE, 'Content-Type': 'text/plain; charset=utf-8' })
+    .send(entry.body);
+}
+
+/**
+ * Who may do what under `/files`. With auth on, every request but a CORS preflight needs a valid
+ * Bearer token, whose `sub` owns the uploads it creates; another owner's upload does not exist
+ * for it (404). A signed link serves its one upload's download without a token.
+ */
+export function accessControl({ verify, links, storage, logger }: AccessParts) {
+  const authenticate: RequestHandler = async (req, res, next: NextFunction) => {
+    if (req.method === 'OPTIONS' && req.get('access-control-request-method')) return next();
+    const { expires, signature } = req.query;
+    if (typeof signature === 'string' || typeof expires === 'string') {
+      const id = String(req.params.id ?? '');
+      const check =
+        isDownload(req) && typeof signature === 'string' && typeof expires === 'string'
+          ? links.check(id, expires, signature)
+          : 'invalid';
+      if (check !== 'valid') return reject(req, res, ERRORS.LINK_REFUSED);
+      factsOf(req).viaLink = true;
+      return next();
+    }
+    if (!verify) return next();
+    try {
+      factsOf(req).owner = await verify(req.get('authorization'));
+      next();
+    } catch (error) {
+      if (error instanceof AuthFailure) {
+        const challenge =
+          error.error === 'missing_token'
+            ? 'Bearer realm="uploads"'
+            : `Bearer realm="uploads", error="invalid_token", error_description="${error.reason}"`;
+        return reject(req, res, ERRORS.UNAUTHENTICATED, { 'WWW-Authenticate': challenge });
+      }
+      if (error instanceof KeysUnavailable) {
+        logger.error({ err: error }, 'auth: the JWKS could not be fetched');
+        return reject(req, res, ERRORS.KEYS_UNAVAILABLE);
+      }
+      next(error);
+    }
+  };
+
+  /** With auth on, an upload of another owner (or of none) answers as if it did not exist. */
+  const ownership: RequestHandler = async (req, res, next) => {
+    const facts = factsOf(req);
+    if (!verify || facts.viaLink) return next();
+    if (req.method === 'OPTIONS' && req.get('access-control-request-method')) return next();
+    const id = req.params.id;
+    if (typeof id !== 'string' || !UPLOAD_ID.test(id)) return next();
+    try {
+      const upload = await storage.datastore.getUpload(id);
+      if (upload.metadata?.[OWNER_KEY] === facts.owner) return next();
+      return reject(req, res, isDownload(req) ? ERRORS.NOT_FOUND : ERRORS.FILE_NOT_FOUND);
+    } catch (error) {
+      // Missing: the route answers its own 404.
+      if ((error as { status_code?: number }).status_code === 404) return next();
+      const outage = outageOf(error);
+      if (!outage) return next(error);
+      logger.error({ err: error, uploadId: id }, outage.body.trimEnd());
+      return reject(req, res, outage);
+    }
+  };
+
+  return { authenticate, ownership };
+}

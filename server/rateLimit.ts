@@ -1,0 +1,60 @@
+import type { Request, RequestHandler } from 'express';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from 'rate-limiter-flexible';
+import { factsOf } from '../auth/context.ts';
+import { ERRORS, jsonError, outageOf, unavailableEntry } from '../errors/catalogue.ts';
+
+/**
+ * CREATE_RATE_LIMIT: upload creations per minute per owner (per client address when
+ * anonymous), counted in Redis when configured so that every instance shares the budget. Over
+ * it: 429 with Retry-After, nothing created.
+ */
+export function creationRateLimit(options: {
+  perMinute: number;
+  redis?: Redis;
+  logger: Logger;
+}): RequestHandler {
+  const { perMinute, redis, logger } = options;
+  const limiter: RateLimiterAbstract = redis
+    ? new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: 'tus:ratelimit:create',
+        points: perMinute,
+        duration: 60,
+        // Redis away: the creation would fail at its lock anyway; answer 503 here.
+        insuranceLimiter: undefined,
+      })
+    : new RateLimiterMemory({ points: perMinute, duration: 60 });
+  const keyOf = (req: Request) => {
+    const owner = factsOf(req).owner;
+    return owner ? `sub:${owner}` : `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`;
+  };
+  return async (req, res, next) => {
+    if (req.method !== 'POST') return next();
+    try {
+      await limiter.consume(keyOf(req));
+      next();
+    } catch (rejection) {
+      if (rejection instanceof RateLimiterRes) {
+        const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        res
+          .status(ERRORS.RATE_LIMITED.status_code)
+          .set({ 'Retry-After': String(seconds), 'Tus-Resumable': '1.0.0' })
+          .json(jsonError(ERRORS.RATE_LIMITED));
+        return;
+      }
+      const outage = outageOf(rejection) ?? unavailableEntry('redis');
+      logger.error({ err: rejection }, 'rate limit: redis unavailable');
+      res
+        .status(outage.status_code)
+        .set({ 'Retry-After': '5', 'Tus-Resumable': '1.0.0' })
+        .json(jsonError(outage));
+    }
+  };
+}
