@@ -34,7 +34,8 @@ function previewOf(upload: FinishedUpload, url: string): HTMLElement | undefined
 }
 
 function itemOf(upload: FinishedUpload, endpoint: string, strings: PageStrings): HTMLElement {
-  const url = downloadUrl(endpoint, upload.id);
+  // A plain link cannot carry the token: with auth on, the page keeps a signed one.
+  const url = upload.link ?? downloadUrl(endpoint, upload.id);
   const preview = previewOf(upload, url);
   const facts: Array<Node | string> = [
     element('span', { class: 'finished-size' }, [formatBytes(upload.size)]),

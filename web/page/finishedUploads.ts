@@ -9,6 +9,8 @@ export type FinishedUpload = {
   /** The server already held the content, so none was sent. */
   deduplicated: boolean;
   finishedAt: string;
+  /** With auth on: a signed link that downloads without the token (until it expires). */
+  link?: string;
 };
 
 export const FINISHED_UPLOADS_KEY = 'upload-page:finished';
@@ -24,7 +26,8 @@ function isFinishedUpload(value: unknown): value is FinishedUpload {
     typeof entry.type === 'string' &&
     (entry.sha256 === undefined || typeof entry.sha256 === 'string') &&
     typeof entry.deduplicated === 'boolean' &&
-    typeof entry.finishedAt === 'string'
+    typeof entry.finishedAt === 'string' &&
+    (entry.link === undefined || typeof entry.link === 'string')
   );
 }
 

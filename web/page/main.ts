@@ -87,10 +87,24 @@ function applyLanguage(): void {
   renderFinished(strings);
 }
 
-uppy.on('upload-success', (file, response) => {
+/** With a token, a signed download link (7 days) for the finished list; none without. */
+async function signedLink(id: string): Promise<string | undefined> {
+  if (!token) return undefined;
+  const response = await fetch(new URL(`${encodeURIComponent(id)}/links`, endpoint), {
+    method: 'POST',
+    headers: { ...authHeaders, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ expiresIn: 7 * 24 * 3600 }),
+  }).catch(() => undefined);
+  if (response?.status !== 201) return undefined;
+  return ((await response.json()) as { url?: string }).url;
+}
+
+uppy.on('upload-success', async (file, response) => {
   const id = response.uploadURL?.split('/').pop();
   if (!file || !id) return;
+  const link = await signedLink(decodeURIComponent(id));
   finishedUploads.add({
+    link,
     id: decodeURIComponent(id),
     name: file.meta.name,
     size: file.size ?? 0,
