@@ -15,12 +15,14 @@ export function tusUpload(
   data: Buffer,
   chunkSize: number,
   metadata: Record<string, string> = {},
+  headers: Record<string, string> = {},
 ): Promise<Timed<{ url: string }>> {
   return new Promise((resolve, reject) => {
     const started = now();
     const upload = new TusUpload(data, {
       endpoint,
       chunkSize,
+      headers,
       retryDelays: null,
       metadata: { filename: 'bench.bin', filetype: 'application/octet-stream', ...metadata },
       onError: reject,

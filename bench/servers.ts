@@ -55,6 +55,8 @@ export type OursOptions = {
   bucket: string;
   partSize: number;
   dedupe: boolean;
+  /** AUTH_JWT_SECRET: tokens required, dedupe hits only for an owner's own content. */
+  authSecret?: string;
   /** Where `node --cpu-prof` writes the profiles when the process exits; unset: no profile. */
   cpuProfileDir?: string;
 };
@@ -116,6 +118,9 @@ export async function startOurs(options: OursOptions): Promise<BenchServer> {
     S3_PART_SIZE: String(options.partSize),
     REDIS_URL: options.redisUrl,
     DEDUPE: options.dedupe ? 'on' : 'off',
+    // The benchmark creates thousands of uploads a minute from one address: not what is measured.
+    CREATE_RATE_LIMIT: '100000000',
+    ...(options.authSecret ? { AUTH_JWT_SECRET: options.authSecret } : {}),
   };
   const server = options.cpuProfileDir
     ? await startProfiled(env, options.cpuProfileDir)

@@ -18,7 +18,7 @@ export type Stack = {
   services: Services;
   /** Direct S3 access, configured as our server configures its own client. */
   s3: S3Client;
-  startOurs(options: { dedupe: boolean; label: string }): Promise<BenchServer>;
+  startOurs(options: { dedupe: boolean; label: string; authSecret?: string }): Promise<BenchServer>;
   startTusd(): Promise<BenchServer>;
   stop(): Promise<void>;
 };
@@ -67,10 +67,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   return {
     services,
     s3,
-    async startOurs({ dedupe, label }) {
+    async startOurs({ dedupe, label, authSecret }) {
       profiles += 1;
       const server = await startOurs({
         ...credentials,
+        authSecret,
         redisUrl: services.redisUrl,
         bucket: dedupe ? BUCKETS.ours : BUCKETS.oursNoDedupe,
         dedupe,

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { httpRequest, keepAliveAgent, tusUpload } from '../clients.ts';
 import { randomData } from '../content.ts';
 import { resultOf, type Scenario } from '../scenario.ts';
 import { MIB, percentile } from '../stats.ts';
 
 const b64 = (value: string) => Buffer.from(value).toString('base64');
+const SECRET = 'bench-secret-0123456789-abcdefghijklmnop';
 
 /** Scenario 6: a creation POST that dedupe answers finished, against one that tus creates. */
 export const dedupeHitScenario: Scenario = {
@@ -13,12 +15,21 @@ export const dedupeHitScenario: Scenario = {
     const size = MIB;
     const known = randomData(size);
     const sha256 = createHash('sha256').update(known).digest('hex');
-    const ours = await stack.startOurs({ dedupe: true, label: 'dedupe-hit' });
+    // A hit is content the requester uploaded itself: the server needs to know who asks.
+    const ours = await stack.startOurs({ dedupe: true, label: 'dedupe-hit', authSecret: SECRET });
+    const auth = {
+      Authorization: `Bearer ${await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('bench')
+        .setExpirationTime('2h')
+        .sign(new TextEncoder().encode(SECRET))}`,
+    };
     const agent = keepAliveAgent(1);
     const post = (metadata: string) =>
       httpRequest(ours.filesUrl, agent, {
         method: 'POST',
         headers: {
+          ...auth,
           'Tus-Resumable': '1.0.0',
           'Upload-Length': String(size),
           'Upload-Metadata': metadata,
@@ -30,7 +41,7 @@ export const dedupeHitScenario: Scenario = {
     const runs: Array<Record<string, number>> = [];
     try {
       // The server indexes the digest it computed while storing these bytes.
-      await tusUpload(ours.filesUrl, known, size);
+      await tusUpload(ours.filesUrl, known, size, {}, auth);
       const first = await post(hitMetadata);
       if (first.status !== 201 || first.headers['upload-offset'] !== String(size))
         throw new Error(
