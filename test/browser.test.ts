@@ -1,10 +1,8 @@
 import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import express from 'express';
-import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
 import { createLogger } from '../server/logger.ts';
 import { buildPageBundle } from '../web/pageBundle.ts';
@@ -15,23 +13,14 @@ import {
   type ProxiedRequest,
   startCountingProxy,
 } from './harness/countingProxy.ts';
-import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { serverOnStorage } from './harness/serverOnStorage.ts';
+import { loggedRequest, ROOT } from './harness/serverProcess.ts';
 import { waitFor } from './harness/services.ts';
-import {
-  createTestStorage,
-  randomContent,
-  sha256,
-  sha256OfStream,
-  type TestStorage,
-  testServices,
-} from './harness/stack.ts';
-import { UploadPageDriver } from './harness/uploadPage.ts';
+import { contentCopies, MIB, randomContent, sha256, sha256OfStream } from './harness/stack.ts';
+import { downloadedSha256 } from './harness/tus.ts';
+import { type FinishedEntry, UploadPageDriver } from './harness/uploadPage.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ARTIFACTS = path.join(ROOT, 'test/artifacts');
-const MIB = 1024 * 1024;
-/** Redis database of this suite, so its dedupe index starts empty and meets no other suite's. */
-const REDIS_DB = 6;
 
 type SourceFile = { path: string; size: number; sha256: string };
 
@@ -39,10 +28,9 @@ const bodyBytes = (requests: ProxiedRequest[]) =>
   requests.reduce((sum, request) => sum + request.bodyBytes, 0);
 
 describe('the upload page in Chromium, on MinIO with the dedupe index in Redis', () => {
-  let storage: TestStorage;
-  let server: ServerProcess;
+  // A Redis database of its own: the dedupe index starts empty and meets no other suite's.
+  const stack = serverOnStorage('s3+redis');
   let proxy: CountingProxy;
-  let redis: Redis;
   let browser: Browser;
   let page: Page;
   let uploadPage: UploadPageDriver;
@@ -57,18 +45,28 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
     return { path: filePath, size, sha256: sha256(data) };
   }
 
+  /**
+   * Opens the page, picks `filePath` and resolves with the finished entry once the batch is
+   * complete; `beforeAdd` runs on the opened page just before the file is picked.
+   */
+  async function uploadInPage(
+    filePath: string,
+    beforeAdd: () => Promise<void> | void = () => {},
+  ): Promise<FinishedEntry> {
+    await uploadPage.open();
+    await beforeAdd();
+    await uploadPage.addFile(filePath);
+    await uploadPage.waitUntilComplete();
+    return uploadPage.readFinished();
+  }
+
   /** Log lines the server wrote about one upload. */
-  const serverLogsFor = (id: string) => server.logs().filter((line) => line.uploadId === id);
+  const serverLogsFor = (id: string) => stack.server.logs().filter((line) => line.uploadId === id);
 
   beforeAll(async () => {
     workDir = mkdtempSync(path.join(tmpdir(), 'tus-browser-'));
-    storage = createTestStorage('s3');
-    const redisUrl = `${testServices().redisUrl.replace(/\/\d+$/, '')}/${REDIS_DB}`;
-    redis = new Redis(redisUrl);
-    await redis.flushdb();
-    server = await startServer({ ...storage.env, REDIS_URL: redisUrl });
     // The page talks to the server through this proxy, which counts what the server was sent.
-    proxy = await startCountingProxy(server.url);
+    proxy = await startCountingProxy(stack.server.url);
     browser = await launchChromium();
     const context = await browser.newContext({
       acceptDownloads: true,
@@ -83,33 +81,27 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
   afterAll(async () => {
     await browser?.close();
     await proxy?.close();
-    await server?.stop();
-    redis?.disconnect();
-    await storage?.cleanup();
     rmSync(workDir, { recursive: true, force: true });
   });
 
-  let first: { file: SourceFile; id: string };
-
   test('a 30 MiB file picked in the page is hashed, uploaded in chunks and downloads from its link unchanged', async () => {
     const file = sourceFile('thirty.bin', 30 * MIB);
-    await uploadPage.open();
-    await uploadPage.recordStatusTexts();
-    const started = Date.now();
-    await uploadPage.addFile(file.path);
-    await uploadPage.waitUntilComplete();
+    let started = 0;
+    const entry = await uploadInPage(file.path, async () => {
+      await uploadPage.recordStatusTexts();
+      started = Date.now();
+    });
     const elapsedMs = Date.now() - started;
     // Progress was shown for hashing, then for the upload.
     const shown = await uploadPage.statusTextsSeen();
     expect(shown.some((text) => text.includes('Computing SHA-256'))).toBe(true);
     expect(shown.some((text) => /Uploading.*\d+%/.test(text))).toBe(true);
 
-    const entry = await uploadPage.readFinished();
     expect(entry).toMatchObject({ name: 'thirty.bin', size: '30 MiB', deduplicated: false });
     // The browser's sha256 (hash-wasm over the file's stream) is the file's.
     expect(entry.sha256).toBe(file.sha256);
     expect(entry.downloadHref).toBe(`/files/${entry.id}`);
-    expect(await storage.storedSha256(entry.id)).toBe(file.sha256);
+    expect(await stack.storage.storedSha256(entry.id)).toBe(file.sha256);
 
     // The page chose the chunk size: 30 MiB / 20 is below the 5 MiB floor, so six PATCHes of 5 MiB.
     const patches = proxy.requests.filter(
@@ -127,21 +119,25 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
     // Bundled by the server itself: nothing comes from anywhere else (works offline).
     const origins = new Set(requestedUrls.map((url) => new URL(url).origin));
     expect([...origins]).toEqual([proxy.url]);
-    first = { file, id: entry.id };
     process.stdout.write(`upload page: 30 MiB hashed and uploaded in ${elapsedMs} ms\n`);
   });
 
   test('the same file again finishes as a dedupe hit: the server receives none of its bytes', async () => {
-    await uploadPage.open();
-    const seen = proxy.requests.length;
-    await uploadPage.addFile(first.file.path);
-    await uploadPage.waitUntilComplete();
+    // The first time, in a page of its own: an upload like any other.
+    const file = sourceFile('twice.bin', 30 * MIB);
+    const first = await uploadInPage(file.path);
+    expect(first).toMatchObject({ name: 'twice.bin', deduplicated: false });
+    const copiesBefore = await contentCopies(stack.storage);
+    expect(copiesBefore).toContain(first.id);
 
-    const entry = await uploadPage.readFinished();
+    let seen = 0;
+    const entry = await uploadInPage(file.path, () => {
+      seen = proxy.requests.length;
+    });
     expect(entry).toMatchObject({
-      name: 'thirty.bin',
+      name: 'twice.bin',
       deduplicated: true,
-      sha256: first.file.sha256,
+      sha256: file.sha256,
     });
     expect(entry.id).not.toBe(first.id);
     // Server side: the creation was answered as finished, and nothing but headers arrived.
@@ -152,16 +148,11 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
     expect(bodyBytes(sent)).toBe(0);
     const logs = serverLogsFor(entry.id);
     expect(logs.some((line) => line.msg === 'dedupe hit: upload created finished')).toBe(true);
-    expect(logs.filter((line) => (line.req as { method?: string })?.method === 'PATCH')).toEqual(
-      [],
-    );
-    // Storage holds one copy, shared by both uploads.
-    const copies = (await storage.inventory()).filter((name) => /^[0-9a-f]{32}$/.test(name));
-    expect(copies).toEqual([first.id]);
+    expect(logs.filter((line) => loggedRequest(line)?.method === 'PATCH')).toEqual([]);
+    // Storage holds one copy, shared by both uploads: the hit added none.
+    expect(await contentCopies(stack.storage)).toEqual(copiesBefore);
 
-    const downloaded = await fetch(`${server.url}${entry.downloadHref}`);
-    expect(downloaded.status).toBe(200);
-    expect(sha256(Buffer.from(await downloaded.arrayBuffer()))).toBe(first.file.sha256);
+    expect(await downloadedSha256(`${stack.server.url}${entry.downloadHref}`)).toBe(file.sha256);
     process.stdout.write(`upload page: dedupe hit, ${bodyBytes(sent)} body bytes sent\n`);
   });
 
@@ -181,8 +172,13 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
 
     // Pause: the page stops sending. Resume: it goes on.
     await page.locator('.uppy-StatusBar-actionCircleBtn[title="Pause"]').click();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitFor(
+      async () => patchesFrom(seen).every((request) => request.ended),
+      'the PATCH in flight to end',
+      10_000,
+    );
     const whilePaused = arrived(seen);
+    // Paused for a while: that nothing arrives meanwhile is what is tested.
     await new Promise((resolve) => setTimeout(resolve, 700));
     expect(arrived(seen)).toBe(whilePaused);
     await page.locator('.uppy-StatusBar-actionCircleBtn[title="Resume"]').click();
@@ -201,7 +197,7 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
 
     const entry = await uploadPage.readFinished();
     expect(entry).toMatchObject({ name: 'resume.bin', sha256: file.sha256, deduplicated: false });
-    expect(await storage.storedSha256(entry.id)).toBe(file.sha256);
+    expect(await stack.storage.storedSha256(entry.id)).toBe(file.sha256);
     // One upload was created, before the reload; after it the page asked where to go on.
     const sent = proxy.requests.slice(seen).filter((request) => request.path.startsWith('/files/'));
     expect(sent.filter((request) => request.method === 'POST')).toHaveLength(1);
@@ -234,15 +230,13 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
 
   test('a failing request is retried with back-off, and the upload still completes', async () => {
     const file = sourceFile('flaky.bin', 6 * MIB);
-    await uploadPage.open();
-    const seen = proxy.requests.length;
-    proxy.failNext('PATCH', 2);
-    await uploadPage.addFile(file.path);
-    await uploadPage.waitUntilComplete();
-
-    const entry = await uploadPage.readFinished();
+    let seen = 0;
+    const entry = await uploadInPage(file.path, () => {
+      seen = proxy.requests.length;
+      proxy.failNext('PATCH', 2);
+    });
     expect(entry).toMatchObject({ name: 'flaky.bin', sha256: file.sha256 });
-    expect(await storage.storedSha256(entry.id)).toBe(file.sha256);
+    expect(await stack.storage.storedSha256(entry.id)).toBe(file.sha256);
     const patches = proxy.requests.slice(seen).filter((request) => request.method === 'PATCH');
     expect(patches.map((request) => request.failedByProxy === true)).toEqual([
       true,
@@ -259,10 +253,8 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
   test('finished images preview inline; the page switches to Chinese (zh-CN); screenshots saved', async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     const picture = path.join(workDir, 'page.png');
-    await uploadPage.open();
-    await page.screenshot({ path: picture });
-    await uploadPage.addFile(picture);
-    await uploadPage.waitUntilComplete();
+    // The image to upload: a picture of the page itself.
+    await uploadInPage(picture, async () => void (await page.screenshot({ path: picture })));
     const preview = uploadPage.newestFinished().locator('.finished-preview img');
     await preview.waitFor();
     await waitFor(
@@ -270,8 +262,10 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
       'the image preview',
       10_000,
     );
-    // The status bar's bar fills on a short transition.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // The status bar's bar fills on a short transition: wait until nothing moves any more.
+    await page.waitForFunction(() =>
+      document.getAnimations().every((animation) => animation.playState !== 'running'),
+    );
     await page.screenshot({ path: path.join(ARTIFACTS, 'upload-page.png'), fullPage: true });
 
     await page.locator('#language').selectOption('zh-CN');

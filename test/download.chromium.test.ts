@@ -2,29 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './harness/chromium.ts';
-import { type ServerProcess, startServer } from './harness/serverProcess.ts';
-import { createTestStorage, randomContent, sha256, type TestStorage } from './harness/stack.ts';
+import { serverOnStorage } from './harness/serverOnStorage.ts';
+import { randomContent, sha256 } from './harness/stack.ts';
 import { tusClientUpload } from './harness/tus.ts';
 
 describe('downloads in Chromium', () => {
-  let storage: TestStorage;
-  let server: ServerProcess;
+  const stack = serverOnStorage('s3');
   let browser: Browser;
 
   beforeAll(async () => {
-    storage = createTestStorage('s3');
-    server = await startServer(storage.env);
     browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
-    await server?.stop();
-    await storage?.cleanup();
   });
 
   test('a file named 报告 2024.pdf downloads under its name, with the bytes sent', async () => {
     const data = randomContent(300_000);
-    const url = await tusClientUpload(server.url, data, {
+    const url = await tusClientUpload(stack.server.url, data, {
       metadata: { filename: '报告 2024.pdf', filetype: 'application/pdf' },
     });
     const context = await browser.newContext({ acceptDownloads: true });

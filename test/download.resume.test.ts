@@ -7,10 +7,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type FinishedUpload, finishedUpload } from './harness/downloads.ts';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { waitFor } from './harness/services.ts';
-import { STORAGE_KINDS, sha256 } from './harness/stack.ts';
+import { MIB, STORAGE_KINDS, sha256 } from './harness/stack.ts';
 
 const run = promisify(execFile);
-const MIB = 1024 * 1024;
 const SIZE = 4 * MIB;
 
 /**

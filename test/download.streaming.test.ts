@@ -3,8 +3,6 @@ import { realpathSync } from 'node:fs';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream } from 'node:stream/web';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type FinishedUpload, finishedUpload } from './harness/downloads.ts';
 import {
@@ -15,20 +13,19 @@ import {
   tcpConnectionsTo,
 } from './harness/processProbe.ts';
 import { type ServerOnStorage, serverOnStorage } from './harness/serverOnStorage.ts';
-import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { loggedRequest, type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { waitFor } from './harness/services.ts';
 import {
   createTestStorage,
+  MIB,
   randomContent,
   STORAGE_KINDS,
   sha256,
-  sha256OfStream,
   type TestStorage,
   testServices,
 } from './harness/stack.ts';
-import { createUpload, TUS } from './harness/tus.ts';
+import { createUpload, downloadedSha256, idOf, patchHeaders, uploadUrlOn } from './harness/tus.ts';
 
-const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 
 /** Starts a GET, takes the first chunk of the body and hangs up, like a user closing a tab. */
@@ -44,19 +41,20 @@ function abortedDownload(url: string, headers: Record<string, string> = {}): Pro
   });
 }
 
-/** Downloads through a hashing stream, never holding the body: resolves with its sha256. */
-async function downloadSha256(url: string): Promise<string> {
-  const res = await fetch(url);
-  if (res.status !== 200 || !res.body) throw new Error(`GET answered ${res.status}`);
-  return sha256OfStream(Readable.fromWeb(res.body as ReadableStream));
-}
-
 /** What the server holds on storage's side: S3 sockets to MinIO, or open data files. */
 function storageHandles({ server, storage }: ServerOnStorage): number {
   if (storage.backend === 's3') {
     return tcpConnectionsTo(server.pid, Number(new URL(testServices().s3Endpoint).port));
   }
   return openFilesUnder(server.pid, realpathSync(storage.env.DATA_DIR ?? ''));
+}
+
+/** Resolves once `server` has logged that it finished a GET of `url` answered with `status`. */
+async function served(server: ServerProcess, url: string, status: number): Promise<void> {
+  await server.waitForLog((line) => {
+    const req = loggedRequest(line);
+    return req?.method === 'GET' && req.status === status && line.uploadId === idOf(url);
+  }, `a finished GET of ${url} answered ${status}`);
 }
 
 describe.each(STORAGE_KINDS)('streaming downloads on the %s storage', (kind) => {
@@ -68,8 +66,12 @@ describe.each(STORAGE_KINDS)('streaming downloads on the %s storage', (kind) => 
   });
 
   test('50 downloads aborted mid-body leave no storage reads open', async () => {
-    expect(await downloadSha256(upload.url)).toBe(sha256(upload.data));
-    await sleep(200);
+    expect(await downloadedSha256(upload.url)).toBe(sha256(upload.data));
+    // At rest: the server has finished that download and, on the file store, closed its file.
+    await served(stack.server, upload.url, 200);
+    if (kind === 'file') {
+      await waitFor(async () => storageHandles(stack) === 0, 'the data file closed', 5000);
+    }
     const before = storageHandles(stack);
     // Whole file, one range, several ranges: every way a body is streamed.
     const ranges = [undefined, 'bytes=1048576-', 'bytes=0-9,4194304-'];
@@ -84,10 +86,11 @@ describe.each(STORAGE_KINDS)('streaming downloads on the %s storage', (kind) => 
     const after = storageHandles(stack);
     console.info(`${kind}: storage handles before ${before}, after 50 aborted downloads ${after}`);
     expect(after).toBeLessThanOrEqual(Math.max(before, kind === 'file' ? 0 : 4));
-    expect(await downloadSha256(upload.url)).toBe(sha256(upload.data));
+    expect(await downloadedSha256(upload.url)).toBe(sha256(upload.data));
   });
 });
 
+// Started by hand, not with serverOnStorage: the test restarts the server after the upload.
 describe('a 1 GiB object from MinIO', () => {
   let storage: TestStorage;
   let server: ServerProcess;
@@ -117,12 +120,7 @@ describe('a 1 GiB object from MinIO', () => {
     );
     const req = request(url, {
       method: 'PATCH',
-      headers: {
-        ...TUS,
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Content-Length': String(size),
-      },
+      headers: { ...patchHeaders(0), 'Content-Length': String(size) },
     });
     const status = new Promise<number | undefined>((resolve, reject) => {
       req.once('response', (res) => {
@@ -145,12 +143,12 @@ describe('a 1 GiB object from MinIO', () => {
     // A fresh process, so the upload's garbage does not hide the download's own growth.
     await server.stop();
     server = await startServer(storage.env);
-    const fresh = url.replace(/^http:\/\/[^/]+/, server.url);
+    const fresh = uploadUrlOn(server, url);
     // Warm up the whole read path (JIT, socket pools, buffer pools) on 64 MiB first, so the
     // measurement sees what serving the object costs, not what the first request costs.
     const warmUp = await fetch(fresh, { headers: { Range: `bytes=0-${64 * MIB - 1}` } });
     await warmUp.arrayBuffer();
-    await sleep(500);
+    await served(server, fresh, 206);
 
     resetPeakResident(server.pid);
     const baseline = residentBytes(server.pid);
@@ -160,7 +158,7 @@ describe('a 1 GiB object from MinIO', () => {
     }, 50);
     const downloadStarted = Date.now();
     try {
-      expect(await downloadSha256(fresh)).toBe(expected);
+      expect(await downloadedSha256(fresh)).toBe(expected);
     } finally {
       clearInterval(sampler);
     }

@@ -3,8 +3,9 @@ import { parseByteranges } from './harness/byteranges.ts';
 import { type CurlResponse, curl } from './harness/curl.ts';
 import { type FinishedUpload, finishedUpload } from './harness/downloads.ts';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
+import { waitFor } from './harness/services.ts';
 import { STORAGE_KINDS } from './harness/stack.ts';
-import { createUpload, patch, TUS } from './harness/tus.ts';
+import { createUpload, idOf, patch, TUS } from './harness/tus.ts';
 
 const SIZE = 256 * 1024;
 
@@ -259,10 +260,17 @@ describe.each(STORAGE_KINDS)('downloads and expiry on the %s storage', (kind) =>
   const stack = serverOnStorage(kind, { UPLOAD_EXPIRY_SECONDS: '1', EXPIRY_SWEEP_SECONDS: '1' });
 
   test('an expired unfinished upload gets 404; a finished one never expires', async () => {
+    // The finished upload is the older one: a sweep that removes the unfinished one has seen
+    // both past their expiry.
+    const finished = await finishedUpload(stack.server.url, 1000);
     const unfinished = await createUpload(stack.server.url, 100);
     expect((await patch(unfinished, 0, Buffer.alloc(10))).status).toBe(204);
-    const finished = await finishedUpload(stack.server.url, 1000);
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await waitFor(
+      async () =>
+        (await stack.storage.inventory()).every((name) => !name.includes(idOf(unfinished))),
+      'the sweep removing the expired upload',
+      15_000,
+    );
     expectNotFound(await curl(unfinished));
     const res = await curl(finished.url, ['-r', '0-99']);
     expect(res.status).toBe(206);

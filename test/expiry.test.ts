@@ -4,15 +4,15 @@ import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { waitFor } from './harness/services.ts';
 import {
   createTestStorage,
+  MIB,
   randomContent,
   STORAGE_KINDS,
   sha256,
   type TestStorage,
 } from './harness/stack.ts';
-import { createUpload, head, idOf, patch } from './harness/tus.ts';
+import { createUpload, head, idOf, patch, uploadUrlOn } from './harness/tus.ts';
 
-const MIB = 1024 * 1024;
-
+// Started by hand, not with serverOnStorage: two servers with different sweeps share the storage.
 describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
   const storage: TestStorage = createTestStorage(kind);
   const servers: ServerProcess[] = [];
@@ -39,6 +39,7 @@ describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
     const before = await storage.inventory();
     expect(before.filter((name) => name.includes(idOf(unfinished))).length).toBeGreaterThan(0);
 
+    // Waits out UPLOAD_EXPIRY_SECONDS: the expiry is what is tested (this server never sweeps).
     await sleep(2500);
     expect((await head(unfinished)).status).toBe(410);
     expect((await patch(unfinished, partial.length, Buffer.from('x'))).status).toBe(410);
@@ -52,14 +53,14 @@ describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
     servers.push(sweeper);
     // Read once through the sweeper (410, or 404 when its first sweep was quicker), so a record
     // it caches must go with the upload.
-    expect([404, 410]).toContain((await head(`${sweeper.url}/files/${idOf(unfinished)}`)).status);
+    expect([404, 410]).toContain((await head(uploadUrlOn(sweeper, unfinished))).status);
     await waitFor(
       async () => (await storage.inventory()).every((name) => !name.includes(idOf(unfinished))),
       'the sweep',
       15_000,
     );
-    expect((await head(`${sweeper.url}/files/${idOf(unfinished)}`)).status).toBe(404);
-    const after = await head(`${sweeper.url}/files/${idOf(finished)}`);
+    expect((await head(uploadUrlOn(sweeper, unfinished))).status).toBe(404);
+    const after = await head(uploadUrlOn(sweeper, finished));
     expect(after.status).toBe(200);
     expect(after.headers.get('upload-offset')).toBe(String(done.length));
     expect(await storage.storedSha256(idOf(finished))).toBe(sha256(done));

@@ -5,6 +5,8 @@ import { startDedicatedRedis, waitFor } from './harness/services.ts';
 import { createTestStorage, randomContent, type TestStorage } from './harness/stack.ts';
 import { createUpload, head, idOf, patch, TUS } from './harness/tus.ts';
 
+// Started by hand, not with serverOnStorage: a server per test, on a storage or Redis the test
+// breaks, or whose every request line the test counts.
 describe('health, readiness and logs', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
   afterAll(async () => {
@@ -57,7 +59,12 @@ describe('health, readiness and logs', () => {
     await patch(url, 0, Buffer.from('hello'), { Authorization: 'Bearer token-that-must-not-leak' });
     await head(url);
     await fetch(`${server.url}/files/`, { method: 'POST', headers: TUS });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Each line is written when its response has ended, which the client may see first.
+    await waitFor(
+      async () => server.logs().filter((line) => line.req !== undefined).length >= 4,
+      'the four request lines',
+      5000,
+    );
 
     const requests = server.logs().filter((line) => line.req !== undefined);
     expect(requests.map((line) => (line.req as { method: string }).method)).toEqual([

@@ -8,18 +8,18 @@ import {
   type TestRedis,
   waitFor,
 } from './harness/services.ts';
-import { randomContent, sha256, testServices } from './harness/stack.ts';
+import { MIB, randomContent, redisDbUrl, sha256, testServices } from './harness/stack.ts';
 import {
   createUpload,
   downloadedSha256,
   head,
   idOf,
+  offsetOf,
   patch,
   TUS,
   tusClientUpload,
+  uploadUrlOn,
 } from './harness/tus.ts';
-
-const MIB = 1024 * 1024;
 
 /** What every request that meets an outage must get: 503, when to retry, a short JSON reason. */
 async function expectUnavailable(res: Response, service: 'storage' | 'redis'): Promise<void> {
@@ -59,6 +59,7 @@ function requests(finished: string, unfinished: string, offset: number) {
   };
 }
 
+// Servers by hand, not with serverOnStorage: on a MinIO or Redis of their own that the tests stop.
 describe.each([
   ['MinIO alone', false],
   ['MinIO + Redis', true],
@@ -76,7 +77,7 @@ describe.each([
       S3_BUCKET: `o-${randomBytes(6).toString('hex')}`,
       S3_ACCESS_KEY_ID: minio.accessKeyId,
       S3_SECRET_ACCESS_KEY: minio.secretAccessKey,
-      ...(withRedis ? { REDIS_URL: `${testServices().redisUrl.replace(/\/\d+$/, '')}/7` } : {}),
+      ...(withRedis ? { REDIS_URL: redisDbUrl(7) } : {}),
     };
     const first = await startServer(env);
     finished = await tusClientUpload(first.url, data, { chunkSize: 4 * MIB });
@@ -85,8 +86,8 @@ describe.each([
     await first.stop();
     // A fresh process: no upload record is cached in it.
     server = await startServer(env);
-    finished = `${server.url}/files/${idOf(finished)}`;
-    unfinished = `${server.url}/files/${idOf(unfinished)}`;
+    finished = uploadUrlOn(server, finished);
+    unfinished = uploadUrlOn(server, unfinished);
     await minio.stop();
   });
   afterAll(async () => {
@@ -112,7 +113,7 @@ describe.each([
     await minio.restart();
     await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'readiness');
     expect(await downloadedSha256(finished)).toBe(sha256(data));
-    expect((await head(unfinished)).headers.get('upload-offset')).toBe(String(MIB));
+    expect(await offsetOf(unfinished)).toBe(MIB);
     await tusClientUpload(server.url, data, { uploadUrl: unfinished });
     expect(await downloadedSha256(unfinished)).toBe(sha256(data));
   });
@@ -173,7 +174,7 @@ describe('Redis stopped and restarted under a running server (MinIO + Redis)', (
   test('once Redis is back (empty), the unfinished upload finishes and both download intact', async () => {
     await redis.restart();
     await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'readiness');
-    expect((await head(unfinished)).headers.get('upload-offset')).toBe(String(MIB));
+    expect(await offsetOf(unfinished)).toBe(MIB);
     await tusClientUpload(server.url, data, { uploadUrl: unfinished });
     expect(await downloadedSha256(unfinished)).toBe(sha256(data));
     expect(await downloadedSha256(finished)).toBe(sha256(data));

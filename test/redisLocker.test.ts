@@ -60,6 +60,7 @@ describe('RedisLocker', () => {
         inside += 1;
         if (inside > 1) overlaps += 1;
         const read = counter;
+        // Time inside the lock for another holder to slip in: what the test looks for.
         await sleep(5);
         counter = read + 1;
         inside -= 1;
@@ -162,10 +163,14 @@ describe('RedisLocker', () => {
     const raw = await connect(testServices().redisUrl);
     const id = uniqueId();
     const lockA = a.newLock(id);
-    await lockA.lock(never(), noop);
+    let aAsked = false;
+    await lockA.lock(never(), () => {
+      aAsked = true;
+    });
     const stop = new AbortController();
     const waiting = rejection(b.newLock(id).lock(stop.signal, noop));
-    await sleep(100);
+    // B is waiting once it has asked the holder to release.
+    await waitFor(async () => aAsked, 'B asking A to release', 2000);
     const started = Date.now();
     stop.abort();
     const error = await waiting;
@@ -173,6 +178,8 @@ describe('RedisLocker', () => {
     expect(error).toMatchObject({ status_code: expect.any(Number) });
     expect(error).not.toMatchObject({ status_code: 500 });
     await lockA.unlock();
+    // A while after the release, in which a waiter that had not really stopped would take the
+    // lock: that none does is what is tested.
     await sleep(300);
     expect(await raw.exists(`tus:lock:{${id}}`)).toBe(0);
 

@@ -2,30 +2,20 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { Upload } from 'tus-js-client';
-import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { loggedRequest, type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { waitFor } from './harness/services.ts';
 import { openPatch } from './harness/slowPatch.ts';
 import {
   createTestStorage,
+  MIB,
   randomContent,
   STORAGE_KINDS,
   sha256,
   type TestStorage,
 } from './harness/stack.ts';
-import { createUpload, head, idOf, tusClientUpload } from './harness/tus.ts';
+import { createUpload, idOf, offsetOf, tusClientUpload, uploadUrlOn } from './harness/tus.ts';
 
-const MIB = 1024 * 1024;
-
-/** The same upload id, reached through another server process. */
-function on(server: ServerProcess, url: string): string {
-  return `${server.url}/files/${idOf(url)}`;
-}
-
-async function offsetOf(url: string): Promise<number> {
-  const res = await head(url);
-  expect(res.status).toBe(200);
-  return Number(res.headers.get('upload-offset'));
-}
-
+// Started by hand, not with serverOnStorage: the tests kill and restart servers.
 describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
   let storage: TestStorage;
   const servers: ServerProcess[] = [];
@@ -44,7 +34,8 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
     storage = createTestStorage(kind);
     const server = await start();
     const data = randomContent(24 * MIB);
-    // A source that trickles 1 MiB every 50 ms, so the abort lands inside the one big chunk.
+    // A source that trickles 1 MiB every 50 ms, so the abort lands inside the one big chunk
+    // (the pauses are the slow client under test).
     const trickle = Readable.from(
       (async function* () {
         for (let at = 0; at < data.length; at += MIB) {
@@ -68,7 +59,12 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
       });
       upload.start();
     });
-    await sleep(1000);
+    // The server has seen the client go away (it logs the PATCH when the connection closes);
+    // HEAD then waits for the lock until that PATCH has persisted what it received.
+    await server.waitForLog(
+      (line) => loggedRequest(line)?.method === 'PATCH' && line.uploadId === idOf(url),
+      'the aborted PATCH',
+    );
     const persisted = await offsetOf(url);
     expect(persisted).toBeGreaterThan(0);
     expect(persisted).toBeLessThan(data.length);
@@ -92,18 +88,21 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
     const url = await createUpload(first.url, data.length);
     const sent = 20 * MIB;
     const patch = openPatch(url, 0, data.subarray(0, sent));
-    await patch.sent;
-    await sleep(1500);
+    // Killed once some of the bytes are in storage (on S3: a part, once one has filled).
+    await waitFor(async () => (await storage.storedBytes(idOf(url))) > 0, 'bytes in storage');
     await first.stop('SIGKILL');
     patch.req.destroy();
 
     const second = await start();
-    const persisted = await offsetOf(on(second, url));
+    const persisted = await offsetOf(uploadUrlOn(second, url));
     expect(persisted).toBeGreaterThan(0);
     expect(persisted).toBeLessThanOrEqual(sent);
 
-    await tusClientUpload(second.url, data, { uploadUrl: on(second, url), chunkSize: 4 * MIB });
-    expect(await offsetOf(on(second, url))).toBe(data.length);
+    await tusClientUpload(second.url, data, {
+      uploadUrl: uploadUrlOn(second, url),
+      chunkSize: 4 * MIB,
+    });
+    expect(await offsetOf(uploadUrlOn(second, url))).toBe(data.length);
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
   });
 
@@ -114,8 +113,7 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
     const url = await createUpload(first.url, data.length);
     const sent = 11 * MIB + 77;
     const patch = openPatch(url, 0, data.subarray(0, sent));
-    await patch.sent;
-    await sleep(1000);
+    await patch.read();
 
     const began = Date.now();
     const code = await first.stop('SIGTERM');
@@ -125,8 +123,8 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
     expect(await patch.response).toBe(204);
 
     const second = await start();
-    expect(await offsetOf(on(second, url))).toBe(sent);
-    await tusClientUpload(second.url, data, { uploadUrl: on(second, url) });
+    expect(await offsetOf(uploadUrlOn(second, url))).toBe(sent);
+    await tusClientUpload(second.url, data, { uploadUrl: uploadUrlOn(second, url) });
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
   });
 });

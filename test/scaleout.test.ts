@@ -1,23 +1,28 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
-import { startDedicatedRedis, type TestRedis } from './harness/services.ts';
+import { startDedicatedRedis, type TestRedis, waitFor } from './harness/services.ts';
 import { openPatch } from './harness/slowPatch.ts';
-import { createTestStorage, randomContent, sha256, type TestStorage } from './harness/stack.ts';
-import { createUpload, encodeMetadata, head, idOf, patch, tusClientUpload } from './harness/tus.ts';
+import {
+  createTestStorage,
+  MIB,
+  randomContent,
+  sha256,
+  type TestStorage,
+} from './harness/stack.ts';
+import {
+  createUpload,
+  encodeMetadata,
+  idOf,
+  offsetOf,
+  patch,
+  tusClientUpload,
+  uploadUrlOn,
+} from './harness/tus.ts';
 
-const MIB = 1024 * 1024;
 const LOCK_TTL_SECONDS = 2;
 
-/** The same upload, addressed through another instance. */
-const via = (server: ServerProcess, url: string) => `${server.url}/files/${idOf(url)}`;
-
-async function offsetOf(url: string): Promise<number> {
-  const res = await head(url);
-  if (res.status !== 200) throw new Error(`HEAD answered ${res.status}`);
-  return Number(res.headers.get('upload-offset'));
-}
-
+// Started by hand, not with serverOnStorage: several instances, one killed per round, on a
+// Redis of their own that a test stops.
 describe('several instances on one MinIO and one Redis', () => {
   let storage: TestStorage;
   let redis: TestRedis;
@@ -47,7 +52,7 @@ describe('several instances on one MinIO and one Redis', () => {
           'Upload-Metadata': encodeMetadata({ sha256: sha256(data) }),
         });
         for (let offset = 0, k = n; offset < data.length; offset += CHUNK, k += 1) {
-          const target = via(instances[k % 3] as ServerProcess, url);
+          const target = uploadUrlOn(instances[k % 3] as ServerProcess, url);
           const res = await patch(target, offset, data.subarray(offset, offset + CHUNK));
           expect(res.status).toBe(204);
         }
@@ -74,11 +79,10 @@ describe('several instances on one MinIO and one Redis', () => {
     const url = await createUpload(a.url, data.length);
     // The client stops sending mid-chunk but its connection stays open, as when a network drops.
     const stalled = openPatch(url, 0, data.subarray(0, 9 * MIB));
-    await stalled.sent;
-    await sleep(500);
+    await stalled.read();
 
     const began = performance.now();
-    const offset = await offsetOf(via(b, url));
+    const offset = await offsetOf(uploadUrlOn(b, url));
     const waitedMs = performance.now() - began;
     process.stdout.write(
       `scale-out: HEAD on B answered after ${waitedMs.toFixed(0)} ms (offset ${offset})\n`,
@@ -87,7 +91,7 @@ describe('several instances on one MinIO and one Redis', () => {
     expect(offset).toBe(9 * MIB);
     stalled.req.destroy();
 
-    await tusClientUpload(b.url, data, { uploadUrl: via(b, url) });
+    await tusClientUpload(b.url, data, { uploadUrl: uploadUrlOn(b, url) });
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
   });
 
@@ -101,14 +105,14 @@ describe('several instances on one MinIO and one Redis', () => {
       const data = randomContent(12 * MIB);
       const url = await createUpload(a.url, data.length);
       const inFlight = openPatch(url, 0, data.subarray(0, 10 * MIB));
-      await inFlight.sent;
-      await sleep(300);
+      // A holds the upload's lock and has read the bytes when it dies.
+      await inFlight.read();
       await a.stop('SIGKILL');
       inFlight.req.destroy();
 
       const began = performance.now();
       await tusClientUpload(b.url, data, {
-        uploadUrl: via(b, url),
+        uploadUrl: uploadUrlOn(b, url),
         retryDelays: [500, 1000, 2000, 4000],
       });
       resumedAfterMs.push(Math.round(performance.now() - began));
@@ -125,15 +129,15 @@ describe('several instances on one MinIO and one Redis', () => {
     const data = randomContent(16 * MIB);
     const url = await createUpload(a.url, data.length);
     const statuses = await Promise.all([
-      patch(via(a, url), 0, data).then((res) => res.status),
-      patch(via(b, url), 0, data).then((res) => res.status),
+      patch(uploadUrlOn(a, url), 0, data).then((res) => res.status),
+      patch(uploadUrlOn(b, url), 0, data).then((res) => res.status),
     ]);
     expect(statuses).toContain(204);
     for (const status of statuses) expect([204, 409, 423]).toContain(status);
     process.stdout.write(`scale-out: concurrent PATCH statuses ${statuses.join(', ')}\n`);
 
-    await tusClientUpload(b.url, data, { uploadUrl: via(b, url) });
-    expect(await offsetOf(via(a, url))).toBe(data.length);
+    await tusClientUpload(b.url, data, { uploadUrl: uploadUrlOn(b, url) });
+    expect(await offsetOf(uploadUrlOn(a, url))).toBe(data.length);
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
   });
 
@@ -163,10 +167,16 @@ describe('several instances on one MinIO and one Redis', () => {
     }
 
     await redis.restart();
-    await sleep(2500);
+    for (const server of [a, b, c]) {
+      await waitFor(
+        async () => (await fetch(`${server.url}/readyz`)).status === 200,
+        'the instance reconnected to Redis',
+        15_000,
+      );
+    }
     for (const { data, url } of uploads) {
       await tusClientUpload(a.url, data, {
-        uploadUrl: via(a, url),
+        uploadUrl: uploadUrlOn(a, url),
         retryDelays: [500, 1000, 2000],
       });
       expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));

@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
-import { runServerToExit, startServer } from './harness/serverProcess.ts';
+import { serverOnStorage } from './harness/serverOnStorage.ts';
+import { runServerToExit } from './harness/serverProcess.ts';
 import { freePort } from './harness/services.ts';
-import { createTestStorage, testServices } from './harness/stack.ts';
+import { testServices } from './harness/stack.ts';
 
 function expectOneLine(stderr: string, mention: RegExp) {
   const lines = stderr.trim().split('\n');
@@ -43,28 +44,22 @@ describe('start-up', () => {
     expect(result.stderr + result.stdout).not.toContain('wrong-secret-value');
   });
 
-  test('with nothing configured the first log line names the embedded default', async () => {
-    const storage = createTestStorage('file');
-    const server = await startServer(storage.env);
-    try {
-      const first = server.logs()[0];
+  describe('of the embedded default', () => {
+    const stack = serverOnStorage('file');
+
+    test('with nothing configured the first log line names the embedded default', async () => {
+      const first = stack.server.logs()[0];
       expect(String(first?.msg)).toMatch(/embedded default/);
-      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
-    } finally {
-      await server.stop();
-      await storage.cleanup();
-    }
+      expect((await fetch(`${stack.server.url}/healthz`)).status).toBe(200);
+    });
   });
 
-  test('S3_BUCKET is created at start-up when missing', async () => {
-    const storage = createTestStorage('s3');
-    const server = await startServer(storage.env);
-    try {
-      expect(String(server.logs()[0]?.msg)).toMatch(/S3 bucket "t-/);
-      expect(await storage.inventory()).toEqual([]);
-    } finally {
-      await server.stop();
-      await storage.cleanup();
-    }
+  describe('on MinIO', () => {
+    const stack = serverOnStorage('s3');
+
+    test('S3_BUCKET is created at start-up when missing', async () => {
+      expect(String(stack.server.logs()[0]?.msg)).toMatch(/S3 bucket "t-/);
+      expect(await stack.storage.inventory()).toEqual([]);
+    });
   });
 });

@@ -2,10 +2,10 @@ import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from '@jest/globals';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
-import { randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
+import { waitFor } from './harness/services.ts';
+import { MIB, randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
 import { createUpload, downloadedSha256, head, patch } from './harness/tus.ts';
 
-const MIB = 1024 * 1024;
 const IDLE_SECONDS = 2;
 
 /** A raw connection to the server, and when it was closed by the other side. */
@@ -76,13 +76,15 @@ describe.each(STORAGE_KINDS)('idle clients on the %s configuration', (kind) => {
       answer += chunk.toString();
     });
     await write(socket, patchHead(url, 0, data.length));
-    // 6 pieces, one every second: the request lasts three times the idle period.
+    // 6 pieces, one every second: the request lasts three times the idle period. The pauses
+    // are the slow client under test.
     for (let at = 0; at < data.length; at += 64 * 1024) {
       await sleep(1000);
       await write(socket, data.subarray(at, at + 64 * 1024));
     }
-    const deadline = Date.now() + 10_000;
-    while (!answer.includes('\r\n\r\n') && Date.now() < deadline) await sleep(50);
+    await waitFor(async () => answer.includes('\r\n\r\n'), 'the answer', 10_000).catch(
+      () => undefined,
+    );
     expect(answer).toMatch(/^HTTP\/1\.1 204 /);
     socket.destroy();
     await closed;

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { UploadOptions } from 'tus-js-client';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
-import { randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
+import { MIB, randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
 import {
   downloadedSha256,
   head,
@@ -9,8 +9,6 @@ import {
   tusClientTerminate,
   tusClientUpload,
 } from './harness/tus.ts';
-
-const MIB = 1024 * 1024;
 
 /** One row of the tus-js-client option matrix: a size and the options it is sent with. */
 type Case = [name: string, size: number, options: Partial<UploadOptions>];

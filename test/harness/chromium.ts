@@ -1,7 +1,7 @@
 import { type Browser, chromium } from 'playwright-core';
 
 /** Debian's chromium package; `npm test` installs it where it is missing. */
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_PATH = '/usr/bin/chromium';
 
 /** Headless Chromium with nothing of its own on the network (no updates, sync or QUIC probes). */
 export function launchChromium(): Promise<Browser> {

@@ -15,6 +15,8 @@ export type ProxiedRequest = {
   uploadOffset?: number;
   /** Answered by the proxy with a failure; the server never saw it. */
   failedByProxy?: boolean;
+  /** Over: answered in full, or given up by the client (no more body bytes can come). */
+  ended?: boolean;
 };
 
 /**
@@ -42,6 +44,9 @@ export async function startCountingProxy(target: string): Promise<CountingProxy>
       bodyBytes: 0,
     };
     requests.push(record);
+    res.once('close', () => {
+      record.ended = true;
+    });
     const toFail = failures.get(record.method) ?? 0;
     if (toFail > 0) {
       failures.set(record.method, toFail - 1);

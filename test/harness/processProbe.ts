@@ -14,6 +14,41 @@ function fdTargets(pid: number): string[] {
   return targets;
 }
 
+/** One row of the kernel's TCP tables, as seen from process `pid`'s network namespace. */
+type TcpSocket = {
+  localPort: number;
+  remotePort: number;
+  /** `0A` is LISTEN, `01` ESTABLISHED. */
+  state: string;
+  /** Bytes sent but not yet acknowledged by the other side. */
+  txQueue: number;
+  /** Bytes received but not yet read by the process that owns the socket. */
+  rxQueue: number;
+  inode: string;
+};
+
+function tcpSockets(pid: number | 'self'): TcpSocket[] {
+  const sockets: TcpSocket[] = [];
+  const port = (address: string | undefined) => Number.parseInt(address?.split(':')[1] ?? '', 16);
+  for (const table of ['tcp', 'tcp6']) {
+    const lines = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').trim().split('\n').slice(1);
+    for (const line of lines) {
+      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+      const fields = line.trim().split(/\s+/);
+      const [tx, rx] = (fields[4] ?? '').split(':');
+      sockets.push({
+        localPort: port(fields[1]),
+        remotePort: port(fields[2]),
+        state: fields[3] ?? '',
+        txQueue: Number.parseInt(tx ?? '', 16),
+        rxQueue: Number.parseInt(rx ?? '', 16),
+        inode: fields[9] ?? '',
+      });
+    }
+  }
+  return sockets;
+}
+
 /** The TCP connections process `pid` holds open to `remotePort` (any state but LISTEN). */
 export function tcpConnectionsTo(pid: number, remotePort: number): number {
   const owned = new Set(
@@ -21,20 +56,22 @@ export function tcpConnectionsTo(pid: number, remotePort: number): number {
       .map((target) => /^socket:\[(\d+)\]$/.exec(target)?.[1])
       .filter((inode): inode is string => inode !== undefined),
   );
-  let count = 0;
-  for (const table of ['tcp', 'tcp6']) {
-    const lines = readFileSync(`/proc/${pid}/net/${table}`, 'utf8').trim().split('\n').slice(1);
-    for (const line of lines) {
-      // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-      const fields = line.trim().split(/\s+/);
-      const remote = fields[2] ?? '';
-      const state = fields[3];
-      const inode = fields[9] ?? '';
-      const port = Number.parseInt(remote.split(':')[1] ?? '', 16);
-      if (port === remotePort && state !== '0A' && owned.has(inode)) count += 1;
-    }
-  }
-  return count;
+  return tcpSockets(pid).filter(
+    (socket) =>
+      socket.remotePort === remotePort && socket.state !== '0A' && owned.has(socket.inode),
+  ).length;
+}
+
+/**
+ * Whether every byte this process wrote on its loopback connection from `clientPort` to
+ * `serverPort` has been read by the process at the other end: nothing waits in this side's send
+ * queue nor in the other side's receive queue.
+ */
+export function allBytesRead(clientPort: number, serverPort: number): boolean {
+  const sockets = tcpSockets('self').filter((s) => s.state === '01');
+  const client = sockets.find((s) => s.localPort === clientPort && s.remotePort === serverPort);
+  const server = sockets.find((s) => s.localPort === serverPort && s.remotePort === clientPort);
+  return client?.txQueue === 0 && server?.rxQueue === 0;
 }
 
 /** How many files under `directory` process `pid` has open. */

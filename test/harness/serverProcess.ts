@@ -1,8 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './services.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The repository: where the server's sources are. */
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** One real server process, started the way `npm start` starts it. */
 export type ServerProcess = {
@@ -13,11 +15,30 @@ export type ServerProcess = {
   output(): string;
   /** JSON log lines written so far. */
   logs(): Array<Record<string, unknown>>;
+  /** Resolves with the first log line `match` accepts, once the server has written it. */
+  waitForLog(
+    match: (line: Record<string, unknown>) => boolean,
+    what: string,
+    timeoutMs?: number,
+  ): Promise<Record<string, unknown>>;
   /** Sends the signal and resolves with the exit code once the process has exited. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 };
 
 export type ExitResult = { code: number | null; stdout: string; stderr: string };
+
+/** The request a log line reports (the server writes one when a response ends), if any. */
+export function loggedRequest(
+  line: Record<string, unknown>,
+): { method: string; path: string; status?: number } | undefined {
+  const req = line.req as { method?: string; path?: string } | undefined;
+  if (!req?.method) return undefined;
+  return {
+    method: req.method,
+    path: req.path ?? '',
+    status: (line.res as { status?: number } | undefined)?.status,
+  };
+}
 
 function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
@@ -46,16 +67,23 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
       reject(new Error(`server exited with ${code} before listening:\n${out}`)),
     );
   });
+  // Whole lines only: the last one may still be arriving.
+  const logs = () =>
+    out
+      .split('\n')
+      .slice(0, -1)
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
   return {
     url,
     pid: child.pid ?? 0,
     child,
     output: () => out,
-    logs: () =>
-      out
-        .split('\n')
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    logs,
+    async waitForLog(match, what, timeoutMs = 30_000) {
+      await waitFor(async () => logs().some(match), `the server logging ${what}`, timeoutMs);
+      return logs().find(match) as Record<string, unknown>;
+    },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

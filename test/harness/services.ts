@@ -34,7 +34,7 @@ export async function waitFor(check: () => Promise<boolean>, what: string, timeo
     if (await check().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+  throw new Error(`${what}: not within ${timeoutMs} ms`);
 }
 
 function dockerAvailable(): boolean {
@@ -105,7 +105,7 @@ async function redisAnswers(port: number): Promise<boolean> {
 }
 
 /** A redis-server process on a free loopback port, persistence off, in a throw-away directory. */
-export async function startLocalRedis(): Promise<TestRedis> {
+async function startLocalRedis(): Promise<TestRedis> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tus-redis-'));
   const port = await freePort();
   const args = [

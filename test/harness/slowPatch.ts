@@ -1,22 +1,24 @@
 import { type ClientRequest, request } from 'node:http';
+import { allBytesRead } from './processProbe.ts';
+import { waitFor } from './services.ts';
+import { patchHeaders } from './tus.ts';
 
 /**
  * A PATCH whose body is written but never finished, like a client in the middle of a chunk.
- * `sent` resolves once the bytes are handed to the socket.
+ * `sent` resolves once the bytes are handed to the socket; `read()` once the server process
+ * has read all of them (nothing of them is left in either side's socket queue).
  */
 export function openPatch(
   url: string,
   offset: number,
   bytes: Buffer,
-): { req: ClientRequest; sent: Promise<void>; response: Promise<number | undefined> } {
-  const req = request(url, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': String(offset),
-      'Content-Type': 'application/offset+octet-stream',
-    },
-  });
+): {
+  req: ClientRequest;
+  sent: Promise<void>;
+  read(): Promise<void>;
+  response: Promise<number | undefined>;
+} {
+  const req = request(url, { method: 'PATCH', headers: patchHeaders(offset) });
   const response = new Promise<number | undefined>((resolve) => {
     req.on('response', (res) => {
       res.resume();
@@ -28,5 +30,15 @@ export function openPatch(
   const sent = new Promise<void>((resolve) => {
     req.write(bytes, () => resolve());
   });
-  return { req, sent, response };
+  const serverPort = Number(new URL(url).port);
+  const read = async () => {
+    await sent;
+    const clientPort = req.socket?.localPort ?? 0;
+    await waitFor(
+      async () => allBytesRead(clientPort, serverPort),
+      `the server reading the ${bytes.length} bytes of the PATCH`,
+      30_000,
+    );
+  };
+  return { req, sent, read, response };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -9,8 +9,10 @@ import {
   DeleteBucketCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -22,6 +24,8 @@ import {
 export type StorageKind = 'file' | 's3' | 's3+redis';
 export const STORAGE_KINDS: StorageKind[] = ['file', 's3', 's3+redis'];
 
+export const MIB = 1024 * 1024;
+
 /**
  * Redis databases handed to `s3+redis` storages in turn (the suites' fixed ones are below 8).
  * The run's Redis starts empty and every storage empties its database when it is cleaned up.
@@ -29,9 +33,13 @@ export const STORAGE_KINDS: StorageKind[] = ['file', 's3', 's3+redis'];
 const ROTATING_REDIS_DBS = [8, 9, 10, 11, 12, 13, 14, 15];
 let nextRedisDb = 0;
 
-function rotatingRedisUrl(): string {
-  const db = ROTATING_REDIS_DBS[nextRedisDb++ % ROTATING_REDIS_DBS.length];
+/** Database `db` of the run's Redis. */
+export function redisDbUrl(db: number): string {
   return `${testServices().redisUrl.replace(/\/\d+$/, '')}/${db}`;
+}
+
+function rotatingRedisUrl(): string {
+  return redisDbUrl(ROTATING_REDIS_DBS[nextRedisDb++ % ROTATING_REDIS_DBS.length] as number);
 }
 
 async function flushRedis(url: string): Promise<void> {
@@ -114,8 +122,15 @@ export type TestStorage = {
   storedSha256(id: string): Promise<string>;
   /** Every object or file the storage holds (names), and unfinished multipart uploads. */
   inventory(): Promise<string[]>;
+  /** Bytes of the unfinished upload `id` already in storage: its data file, or its parts and tail. */
+  storedBytes(id: string): Promise<number>;
   cleanup(): Promise<void>;
 };
+
+/** Names of stored contents (a copy of an upload's bytes): not records, references or tails. */
+export async function contentCopies(storage: TestStorage): Promise<string[]> {
+  return (await storage.inventory()).filter((name) => /^[0-9a-f]{32}$/.test(name));
+}
 
 export function createTestStorage(kind: StorageKind): TestStorage {
   if (kind === 'file') {
@@ -129,6 +144,7 @@ export function createTestStorage(kind: StorageKind): TestStorage {
         return sha256OfStream(createReadStream(path.join(dir, contentKey(id, record))));
       },
       inventory: async () => (await readdir(dir)).sort(),
+      storedBytes: async (id) => (await stat(path.join(dir, id)).catch(() => ({ size: 0 }))).size,
       cleanup: async () => rmSync(dir, { recursive: true, force: true }),
     };
   }
@@ -163,6 +179,22 @@ export function createTestStorage(kind: StorageKind): TestStorage {
     async inventory() {
       const multipart = (await listMultipart()).map((u) => `multipart:${u.Key}`);
       return [...(await listObjects()), ...multipart].sort();
+    },
+    async storedBytes(id) {
+      let bytes = await client
+        .send(new HeadObjectCommand({ Bucket: bucket, Key: `${id}.part` }))
+        .then(
+          (tail) => tail.ContentLength ?? 0,
+          () => 0,
+        );
+      const upload = (await listMultipart()).find((u) => u.Key === id);
+      if (upload) {
+        const { Parts = [] } = await client.send(
+          new ListPartsCommand({ Bucket: bucket, Key: id, UploadId: upload.UploadId }),
+        );
+        for (const part of Parts) bytes += part.Size ?? 0;
+      }
+      return bytes;
     },
     async cleanup() {
       try {
