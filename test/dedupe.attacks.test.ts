@@ -1,5 +1,6 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import { answerFrom, prove } from './harness/dedupeProof.ts';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { contentCopies, randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
 import { bearer, JWT_SECRET, tokenFor } from './harness/tokens.ts';
@@ -43,26 +44,6 @@ async function claim(base: string, length: number, claimed: Claim, headers = {})
   };
 }
 
-/** The answer a client holding `data` gives to a challenge header. */
-function answerFrom(data: Buffer, challenge: string): string {
-  const match = /^nonce=([A-Za-z0-9_-]+); ranges=([\d,-]+)$/.exec(challenge);
-  if (!match?.[1] || !match[2]) throw new Error(`not a challenge: ${challenge}`);
-  const hmac = createHmac('sha256', Buffer.from(match[1], 'base64url'));
-  for (const range of match[2].split(',')) {
-    const [start = 0, end = 0] = range.split('-').map(Number);
-    hmac.update(data.subarray(start, end + 1));
-  }
-  return hmac.digest('hex');
-}
-
-function prove(url: string, answer: string, headers = {}) {
-  return fetch(`${url}/proof`, {
-    method: 'POST',
-    headers: { ...headers, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ answer }),
-  });
-}
-
 async function downloadSha(url: string, headers = {}) {
   const res = await fetch(url, { headers });
   return res.status === 200 ? sha256(Buffer.from(await res.arrayBuffer())) : `status ${res.status}`;
@@ -95,7 +76,7 @@ describe.each(STORAGE_KINDS)('dedupe under attack, anonymous, on the %s configur
     const attempt = await claim(stack.server.url, secret.length, { sha256: sha256(secret) });
     expect(attempt.challenge).toMatch(/^nonce=/);
     // What an attacker can compute without the bytes: an answer over other bytes.
-    const guess = answerFrom(randomContent(secret.length), attempt.challenge ?? '');
+    const guess = answerFrom(randomContent(secret.length), attempt.challenge);
     const res = await prove(attempt.url, guess);
     expect(res.status).toBe(403);
     const state = await fetch(attempt.url, { method: 'HEAD', headers: TUS });
@@ -106,15 +87,13 @@ describe.each(STORAGE_KINDS)('dedupe under attack, anonymous, on the %s configur
   test('a right proof finishes the upload without its bytes; storage keeps one copy', async () => {
     const before = (await contentCopies(stack.storage)).length;
     const attempt = await claim(stack.server.url, secret.length, { sha256: sha256(secret) });
-    const res = await prove(attempt.url, answerFrom(secret, attempt.challenge ?? ''));
+    const res = await prove(attempt.url, answerFrom(secret, attempt.challenge));
     expect(res.status).toBe(204);
     expect(res.headers.get('upload-offset')).toBe(String(secret.length));
     expect(await downloadSha(attempt.url)).toBe(sha256(secret));
     expect((await contentCopies(stack.storage)).length).toBe(before);
     // The challenge is spent: the finished upload has none.
-    expect((await prove(attempt.url, answerFrom(secret, attempt.challenge ?? ''))).status).toBe(
-      409,
-    );
+    expect((await prove(attempt.url, answerFrom(secret, attempt.challenge))).status).toBe(409);
   });
 
   test('an md5 claim alone never gets a challenge; a claim contradicting the stored sha256 proves nothing', async () => {
@@ -124,7 +103,7 @@ describe.each(STORAGE_KINDS)('dedupe under attack, anonymous, on the %s configur
       sha256: sha256(randomContent(10)),
       md5: md5(secret),
     });
-    const res = await prove(contradicting.url, answerFrom(secret, contradicting.challenge ?? ''));
+    const res = await prove(contradicting.url, answerFrom(secret, contradicting.challenge));
     expect(res.status).toBe(403);
   });
 
@@ -181,7 +160,7 @@ describe.each(STORAGE_KINDS)('dedupe with owners (auth on) on the %s configurati
 
   test('another owner who holds the bytes proves it and gets an upload of its own', async () => {
     const attempt = await claim(stack.server.url, data.length, { sha256: sha256(data) }, bob);
-    const res = await prove(attempt.url, answerFrom(data, attempt.challenge ?? ''), bob);
+    const res = await prove(attempt.url, answerFrom(data, attempt.challenge), bob);
     expect(res.status).toBe(204);
     expect(await downloadSha(attempt.url, bob)).toBe(sha256(data));
     expect(await downloadSha(attempt.url, alice)).toBe('status 404');
@@ -194,7 +173,7 @@ describe.each(STORAGE_KINDS)('dedupe with owners (auth on) on the %s configurati
     const other = randomContent(3000);
     await tusClientUpload(stack.server.url, other, { headers: alice });
     const attempt = await claim(stack.server.url, other.length, { sha256: sha256(other) }, bob);
-    const res = await prove(attempt.url, answerFrom(other, attempt.challenge ?? ''), alice);
+    const res = await prove(attempt.url, answerFrom(other, attempt.challenge), alice);
     expect(res.status).toBe(404);
   });
 });

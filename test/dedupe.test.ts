@@ -15,6 +15,7 @@ import {
   sha256,
   type TestStorage,
 } from './harness/stack.ts';
+import { bearer, JWT_SECRET, tokenFor } from './harness/tokens.ts';
 import {
   creationRequest,
   downloadedSha256,
@@ -57,18 +58,31 @@ const SETUPS: Setup[] = [
 ];
 
 // Started by hand, not with serverOnStorage: the last test restarts the server.
-describe.each(SETUPS)('dedupe on $name', ({ kind }) => {
+// Hits are content the requester uploaded itself (dedupe.attacks.test.ts covers everyone else):
+// every request of this suite is one owner's, as from an application with one user.
+describe.each(SETUPS)('dedupe for one owner on $name', ({ kind }) => {
   let storage: TestStorage;
   let server: ServerProcess;
+  let env: NodeJS.ProcessEnv;
   /** The dedupe index's Redis, where there is one. */
   let redis: Redis | undefined;
+  let owner: Record<string, string>;
+  const anonymousFetch = globalThis.fetch;
 
   beforeAll(async () => {
     storage = createTestStorage(kind);
+    env = { ...storage.env, AUTH_JWT_SECRET: JWT_SECRET };
     if (storage.env.REDIS_URL) redis = new Redis(storage.env.REDIS_URL);
-    server = await startServer(storage.env);
+    server = await startServer(env);
+    owner = bearer(await tokenFor('owner'));
+    globalThis.fetch = (input, init) =>
+      anonymousFetch(input, {
+        ...init,
+        headers: { ...owner, ...(init?.headers as Record<string, string> | undefined) },
+      });
   });
   afterAll(async () => {
+    globalThis.fetch = anonymousFetch;
     await server?.stop();
     redis?.disconnect();
     await storage?.cleanup();
@@ -124,7 +138,10 @@ describe.each(SETUPS)('dedupe on $name', ({ kind }) => {
 
   test('stock tus-js-client on a hit succeeds, bytes equal, storage keeps one copy', async () => {
     const data = randomContent(6 * MIB);
-    const first = await tusClientUpload(server.url, data, { metadata: { sha256: sha256(data) } });
+    const first = await tusClientUpload(server.url, data, {
+      metadata: { sha256: sha256(data) },
+      headers: owner,
+    });
     const copiesBefore = await contentCopies(storage);
     expect(copiesBefore).toContain(idOf(first));
 
@@ -133,6 +150,7 @@ describe.each(SETUPS)('dedupe on $name', ({ kind }) => {
     const url = await new Promise<string>((resolve, reject) => {
       const upload = new Upload(data, {
         endpoint: `${server.url}/files/`,
+        headers: owner,
         metadata: { sha256: sha256(data) },
         onProgress: (bytes) => {
           sent = Math.max(sent, bytes);
@@ -211,18 +229,29 @@ describe.each(SETUPS)('dedupe on $name', ({ kind }) => {
     const copiesBefore = (await contentCopies(storage)).length;
     const urls = await Promise.all(
       Array.from({ length: 10 }, () =>
-        tusClientUpload(server.url, data, { metadata: { sha256: sha256(data) }, chunkSize: MIB }),
+        tusClientUpload(server.url, data, {
+          metadata: { sha256: sha256(data) },
+          chunkSize: MIB,
+          headers: owner,
+        }),
       ),
     );
     for (const url of urls) expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
     // Copies that finished after the first were linked to it and freed.
     expect((await contentCopies(storage)).length).toBe(copiesBefore + 1);
     if (redis) {
-      const keys = await redis.keys(`*${sha256(data)}*`);
-      expect(keys).toHaveLength(1);
-      const entry = JSON.parse((await redis.get(keys[0] ?? '')) ?? '{}');
+      // One entry for the stored content, one for what this owner has of it.
+      const keys = await redis.keys(`*sha256:${sha256(data)}*`);
+      expect(keys.map((key) => key.split(':')[2])).toEqual(
+        expect.arrayContaining(['global', 'owned']),
+      );
+      expect(keys).toHaveLength(2);
+      const shared = keys.find((key) => key.startsWith('tus:dedupe:global:')) ?? '';
+      const entry = JSON.parse((await redis.get(shared)) ?? '{}');
       expect(entry).toMatchObject({ sha256: sha256(data), md5: md5(data), size: data.length });
       expect(urls.map(idOf)).toContain(entry.owner);
+      const owned = keys.find((key) => key.startsWith('tus:dedupe:owned:')) ?? '';
+      expect(urls.map(idOf)).toContain(JSON.parse((await redis.get(owned)) ?? '{}').uploadId);
     }
     const hit = await post(server.url, data.length, { sha256: sha256(data) });
     expect(hit.offset).toBe(String(data.length));
@@ -241,7 +270,7 @@ describe.each(SETUPS)('dedupe on $name', ({ kind }) => {
     } else {
       // The in-process index is rebuilt from storage at start, after the server listens.
       await server.stop();
-      server = await startServer(storage.env);
+      server = await startServer(env);
       await server.waitForLog(
         (line) => line.msg === 'dedupe index rebuilt from storage',
         'the dedupe index rebuilt',

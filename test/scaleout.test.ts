@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { answerFrom, prove } from './harness/dedupeProof.ts';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { startDedicatedRedis, type TestRedis, waitFor } from './harness/services.ts';
 import { openPatch } from './harness/slowPatch.ts';
@@ -56,11 +57,12 @@ describe('several instances on one MinIO and one Redis', () => {
           const res = await patch(target, offset, data.subarray(offset, offset + CHUNK));
           expect(res.status).toBe(204);
         }
-        return { id: idOf(url), expected: sha256(data) };
+        return { id: idOf(url), expected: sha256(data), data };
       }),
     );
     for (const { id, expected } of results) expect(await storage.storedSha256(id)).toBe(expected);
-    // Every upload was verified and indexed: announcing one of them again is a dedupe hit.
+    // Every upload was verified and indexed: announcing one of them again on another instance,
+    // a client holding its bytes proves it and gets it without sending them.
     const again = await fetch(`${instances[2]?.url}/files/`, {
       method: 'POST',
       headers: {
@@ -70,7 +72,14 @@ describe('several instances on one MinIO and one Redis', () => {
       },
     });
     expect(again.status).toBe(201);
-    expect(again.headers.get('upload-offset')).toBe(String(24 * MIB));
+    const url = new URL(again.headers.get('location') ?? '', instances[2]?.url).toString();
+    const answer = answerFrom(
+      results[0]?.data ?? Buffer.alloc(0),
+      again.headers.get('upload-dedupe-challenge'),
+    );
+    const proven = await prove(uploadUrlOn(instances[1] as ServerProcess, url), answer);
+    expect(proven.status).toBe(204);
+    expect(proven.headers.get('upload-offset')).toBe(String(24 * MIB));
   });
 
   test('a client that lost its PATCH to A gets its HEAD answered by B in under 1 s, then finishes', async () => {
