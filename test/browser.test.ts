@@ -122,7 +122,7 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
     process.stdout.write(`upload page: 30 MiB hashed and uploaded in ${elapsedMs} ms\n`);
   });
 
-  test('the same file again finishes as a dedupe hit: the server receives none of its bytes', async () => {
+  test('the same file again finishes by a proof of ownership: the server receives none of its bytes', async () => {
     // The first time, in a page of its own: an upload like any other.
     const file = sourceFile('twice.bin', 30 * MIB);
     const first = await uploadInPage(file.path);
@@ -140,20 +140,24 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
       sha256: file.sha256,
     });
     expect(entry.id).not.toBe(first.id);
-    // Server side: the creation was answered as finished, and nothing but headers arrived.
-    const sent = proxy.requests.slice(seen);
-    expect(
-      sent.filter((request) => request.path.startsWith('/files/')).map((r) => r.method),
-    ).toEqual(['POST']);
-    expect(bodyBytes(sent)).toBe(0);
+    // Server side: the creation came with a challenge, the page answered it from a few KiB of
+    // the file, and nothing of the file itself arrived (anonymous: no one owns content).
+    const sent = proxy.requests.slice(seen).filter((r) => r.path.startsWith('/files/'));
+    expect(sent.map((r) => `${r.method} ${r.path.replace(/[0-9a-f]{32}/, '<id>')}`)).toEqual([
+      'POST /files/',
+      'POST /files/<id>/proof',
+    ]);
+    expect(bodyBytes(sent)).toBeLessThan(200);
     const logs = serverLogsFor(entry.id);
-    expect(logs.some((line) => line.msg === 'dedupe hit: upload created finished')).toBe(true);
+    expect(
+      logs.some((line) => line.msg === 'dedupe: proof of ownership accepted, upload finished'),
+    ).toBe(true);
     expect(logs.filter((line) => loggedRequest(line)?.method === 'PATCH')).toEqual([]);
     // Storage holds one copy, shared by both uploads: the hit added none.
     expect(await contentCopies(stack.storage)).toEqual(copiesBefore);
 
     expect(await downloadedSha256(`${stack.server.url}${entry.downloadHref}`)).toBe(file.sha256);
-    process.stdout.write(`upload page: dedupe hit, ${bodyBytes(sent)} body bytes sent\n`);
+    process.stdout.write(`upload page: proof of ownership, ${bodyBytes(sent)} body bytes sent\n`);
   });
 
   test('pause and resume, then a reload mid-upload: the same file added again resumes where the server stopped', async () => {
@@ -198,11 +202,12 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
     const entry = await uploadPage.readFinished();
     expect(entry).toMatchObject({ name: 'resume.bin', sha256: file.sha256, deduplicated: false });
     expect(await stack.storage.storedSha256(entry.id)).toBe(file.sha256);
-    // One upload was created, before the reload; after it the page asked where to go on.
+    // One upload was created (and its challenge answered, in vain: no one stored this file),
+    // before the reload; after it the page asked where to go on.
     const sent = proxy.requests.slice(seen).filter((request) => request.path.startsWith('/files/'));
-    expect(sent.filter((request) => request.method === 'POST')).toHaveLength(1);
+    expect(sent.filter((request) => request.path === '/files/')).toHaveLength(1);
     expect(new Set(sent.map((request) => request.path))).toEqual(
-      new Set(['/files/', `/files/${entry.id}`]),
+      new Set(['/files/', `/files/${entry.id}/proof`, `/files/${entry.id}`]),
     );
     const resumeHead = proxy.requests
       .slice(reloaded)
