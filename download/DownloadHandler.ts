@@ -27,7 +27,6 @@ type Reply = {
   error?: string;
 };
 
-
 /** A client that went away mid-response: nothing to report. */
 function isClientGone(error: unknown): boolean {
   const err = error as { code?: string; name?: string };

@@ -12,7 +12,7 @@ export type MultipartBody = {
 };
 
 /** Opens one part's bytes; called for each part in turn, only once the previous one is sent. */
-export type OpenRange = (range: ByteRange) => Promise<Readable>;
+type OpenRange = (range: ByteRange) => Promise<Readable>;
 
 /**
  * Lays out the body of a 206 for several ranges. A slow client holds one storage read open at

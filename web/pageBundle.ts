@@ -8,7 +8,7 @@ const PAGE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'page')
 /** Where the page's scripts and styles are served. */
 const ASSETS_PATH = '/assets/';
 
-export type PageAsset = { contentType: string; body: Uint8Array };
+type PageAsset = { contentType: string; body: Uint8Array };
 
 /** The page, ready to serve: its HTML and its assets by file name. */
 export type PageBundle = { html: string; assets: Map<string, PageAsset> };
