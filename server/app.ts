@@ -28,7 +28,7 @@ export type AppParts = {
   access: { authenticate: RequestHandler; ownership: RequestHandler };
   /** CORS for every route. */
   cors: RequestHandler;
-  /** Runs before a creation: the per-owner creation rate limit. */
+  /** Runs before a creation (and a dedupe proof): the per-owner creation rate limit. */
   beforeCreation: RequestHandler;
   /** POST /files/:id/links and POST /files/:id/proof (the latter only with dedupe on). */
   links: RequestHandler;
@@ -141,7 +141,8 @@ export function createApp({
   const json = express.json({ limit: '1kb', type: () => true });
   app.options(['/files/:id/links', '/files/:id/proof'], preflight('POST'));
   app.post('/files/:id/links', json, links);
-  if (proof) app.post('/files/:id/proof', json, proof);
+  // A proof reads up to 32 KiB of storage: it draws on the creation budget.
+  if (proof) app.post('/files/:id/proof', beforeCreation, json, proof);
 
   // GET, and a HEAD without Tus-Resumable, download the upload; a HEAD with it is the tus HEAD.
   app.get('/files/:id', (req, res, next) => {

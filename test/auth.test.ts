@@ -319,3 +319,21 @@ describe('tokens from a JWKS (RS256), with issuer and audience checked', () => {
     expect((await create(token)).status).toBe(401);
   });
 });
+
+describe('a JWKS that cannot be fetched', () => {
+  const stack = serverOnStorage('file', { AUTH_JWKS_URL: 'http://127.0.0.1:9/jwks.json' });
+
+  test('requests answer 503 with Retry-After: the token may be fine, the server cannot tell', async () => {
+    // An RS256 token, so that only the keys can decide (an HS256 one is refused at once).
+    const jwks = await startJwks();
+    const token = await jwks.sign('carol');
+    await jwks.close();
+    const res = await fetch(`${stack.server.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, ...bearer(token), 'Upload-Length': '1' },
+    });
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await res.text()).toMatch(/token keys unavailable/);
+  });
+});

@@ -19,7 +19,7 @@ describe.each(STORAGE_KINDS)('limits, CORS and safe downloads on the %s configur
   describe('CREATE_RATE_LIMIT per client address (anonymous)', () => {
     const stack = serverOnStorage(kind, { CREATE_RATE_LIMIT: String(LIMIT) });
 
-    test(`creation ${LIMIT + 1} within a minute gets 429 with Retry-After and creates nothing`, async () => {
+    test(`creation ${LIMIT + 1} within a minute gets 429 with Retry-After and creates nothing; proofs share the budget`, async () => {
       for (let i = 0; i < LIMIT; i += 1) expect((await create(stack.server.url)).status).toBe(201);
       const before = await stack.storage.inventory();
       const refused = await create(stack.server.url);
@@ -29,6 +29,12 @@ describe.each(STORAGE_KINDS)('limits, CORS and safe downloads on the %s configur
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(await refused.json()).toEqual({ error: 'too many uploads created, retry later' });
       expect(await stack.storage.inventory()).toEqual(before);
+      const proof = await fetch(`${stack.server.url}/files/${'0'.repeat(32)}/proof`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ answer: '0'.repeat(64) }),
+      });
+      expect(proof.status).toBe(429);
     });
   });
 
