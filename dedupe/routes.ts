@@ -2,7 +2,7 @@ import { Metadata, TUS_RESUMABLE, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { factsOf, stampMetadata } from '../auth/context.ts';
-import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import { ERRORS, type ErrorEntry, outageOf, sendJsonError } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { checkUploadMetadata } from './claims.ts';
 
@@ -47,10 +47,7 @@ function orTus(
           return next();
         }
         logger.error({ err: error, uploadId: req.params.id }, outage.body.trimEnd());
-        res
-          .status(outage.status_code)
-          .set({ ...TUS_HEADERS, ...retryHeaders(outage.status_code) })
-          .json(jsonError(outage));
+        sendJsonError(res, outage, TUS_HEADERS);
       },
     );
   };
@@ -140,11 +137,7 @@ export function dedupeLinkedPatch({ storage, logger }: DedupeRouteParts): Reques
  * Upload-Offset). Wrong, or nothing to match: 403, and the client uploads the bytes as usual.
  */
 export function dedupeProof({ dedupe, logger }: DedupeRouteParts): RequestHandler {
-  const fail = (res: Response, entry: ErrorEntry) =>
-    res
-      .status(entry.status_code)
-      .set({ ...TUS_HEADERS, ...retryHeaders(entry.status_code) })
-      .json(jsonError(entry));
+  const fail = (res: Response, entry: ErrorEntry) => sendJsonError(res, entry, TUS_HEADERS);
   return async (req, res) => {
     const id = String(req.params.id);
     const answer = (req.body as { answer?: unknown } | undefined)?.answer;

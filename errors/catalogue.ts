@@ -116,3 +116,22 @@ export function outageOf(error: unknown): ErrorEntry | undefined {
   if (error === ERRORS.REDIS_UNAVAILABLE) return ERRORS.REDIS_UNAVAILABLE;
   return error instanceof ServiceUnavailable ? unavailableEntry(error.service) : undefined;
 }
+
+/** The part of an HTTP response (Express's) that an error is sent through. */
+type ErrorResponse = {
+  status(code: number): ErrorResponse;
+  set(headers: Record<string, string>): ErrorResponse;
+  json(body: unknown): unknown;
+};
+
+/** Sends an entry as `{"error": …}` with its Retry-After, if any; `headers` go on top. */
+export function sendJsonError(
+  res: ErrorResponse,
+  entry: ErrorEntry,
+  headers: Record<string, string> = {},
+): void {
+  res
+    .status(entry.status_code)
+    .set({ ...retryHeaders(entry.status_code), ...headers })
+    .json(jsonError(entry));
+}

@@ -4,9 +4,16 @@ import type { Logger } from 'pino';
 import { factsOf, OWNER_KEY } from '../auth/context.ts';
 import type { LinkSigner } from '../auth/links.ts';
 import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
-import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import {
+  ERRORS,
+  type ErrorEntry,
+  outageOf,
+  retryHeaders,
+  sendJsonError,
+} from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
+import { isDownloadRequest } from './requests.ts';
 
 type AccessParts = {
   /** Undefined when auth is off: every request is anonymous and no upload has an owner. */
@@ -16,22 +23,20 @@ type AccessParts = {
   logger: Logger;
 };
 
-/** A download request (GET, or HEAD without Tus-Resumable), the only kind a signed link serves. */
-function isDownload(req: Request): boolean {
-  const method = req.get('x-http-method-override') ? undefined : req.method;
-  return method === 'GET' || (method === 'HEAD' && req.get('tus-resumable') === undefined);
-}
-
 /** Answers an error the way the route that would have answered does: tus text, or JSON. */
 function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): void {
-  res.set({ ...retryHeaders(entry.status_code), ...headers });
-  if (isDownload(req) || req.path.endsWith('/links') || req.path.endsWith('/proof')) {
-    res.status(entry.status_code).json(jsonError(entry));
+  if (isDownloadRequest(req) || req.path.endsWith('/links') || req.path.endsWith('/proof')) {
+    sendJsonError(res, entry, headers);
     return;
   }
   res
     .status(entry.status_code)
-    .set({ 'Tus-Resumable': TUS_RESUMABLE, 'Content-Type': 'text/plain; charset=utf-8' })
+    .set({
+      ...retryHeaders(entry.status_code),
+      ...headers,
+      'Tus-Resumable': TUS_RESUMABLE,
+      'Content-Type': 'text/plain; charset=utf-8',
+    })
     .send(entry.body);
 }
 
@@ -47,7 +52,7 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
     if (typeof signature === 'string' || typeof expires === 'string') {
       const id = String(req.params.id ?? '');
       const check =
-        isDownload(req) && typeof signature === 'string' && typeof expires === 'string'
+        isDownloadRequest(req) && typeof signature === 'string' && typeof expires === 'string'
           ? links.check(id, expires, signature)
           : 'invalid';
       if (check !== 'valid') return reject(req, res, ERRORS.LINK_REFUSED);
@@ -84,7 +89,7 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
     try {
       const upload = await storage.datastore.getUpload(id);
       if (upload.metadata?.[OWNER_KEY] === facts.owner) return next();
-      return reject(req, res, isDownload(req) ? ERRORS.NOT_FOUND : ERRORS.FILE_NOT_FOUND);
+      return reject(req, res, isDownloadRequest(req) ? ERRORS.NOT_FOUND : ERRORS.FILE_NOT_FOUND);
     } catch (error) {
       // Missing: the route answers its own 404.
       if ((error as { status_code?: number }).status_code === 404) return next();

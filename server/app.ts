@@ -11,10 +11,11 @@ import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { factsOf, publicMetadataHeader } from '../auth/context.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
-import { ERRORS, jsonError, retryHeaders } from '../errors/catalogue.ts';
+import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
 import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
+import { isDownloadRequest, uploadIdIn } from './requests.ts';
 import { tusGuards } from './tusGuards.ts';
 
 export type AppParts = {
@@ -69,7 +70,7 @@ const createdIds = new WeakMap<object, string>();
 type WrappedRequest = { runtime?: { node?: { req: object } } };
 
 function uploadIdOf(req: IncomingMessage): string | undefined {
-  return /^\/files\/([^/?]+)/.exec(req.url ?? '')?.[1] ?? createdIds.get(req);
+  return uploadIdIn(req.url) ?? createdIds.get(req);
 }
 
 /** The HTTP surface: health, readiness and the tus routes. */
@@ -146,9 +147,7 @@ export function createApp({
 
   // GET, and a HEAD without Tus-Resumable, download the upload; a HEAD with it is the tus HEAD.
   app.get('/files/:id', (req, res, next) => {
-    const isDownload = req.method === 'GET' || req.get('tus-resumable') === undefined;
-    if (isDownload && req.get('x-http-method-override') === undefined)
-      return download.handle(req, res);
+    if (isDownloadRequest(req)) return download.handle(req, res);
     next();
   });
   const handleTus = async (req: express.Request, res: express.Response) => {
@@ -161,7 +160,7 @@ export function createApp({
   app.all('/files/:id', tusGuards, beforeTus?.upload ?? pass, handleTus);
 
   app.use((_req, res) => {
-    res.status(404).json(jsonError(ERRORS.NOT_FOUND));
+    sendJsonError(res, ERRORS.NOT_FOUND);
   });
   // Express's own error page would show a stack trace; a path it cannot decode names no upload.
   app.use(
@@ -169,8 +168,7 @@ export function createApp({
       const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
       if (status === 500) logger.error({ err: error }, 'request failed');
       if (res.headersSent) return void res.destroy();
-      const entry = status === 500 ? ERRORS.INTERNAL_ERROR : ERRORS.NOT_FOUND;
-      res.status(entry.status_code).json(jsonError(entry));
+      sendJsonError(res, status === 500 ? ERRORS.INTERNAL_ERROR : ERRORS.NOT_FOUND);
     },
   );
   return app;

@@ -33,6 +33,7 @@ import type { Logger } from './logger.ts';
 import { createUrlBuilder } from './publicUrl.ts';
 import { creationRateLimit } from './rateLimit.ts';
 import { createReadinessCheck } from './readiness.ts';
+import { uploadIdIn } from './requests.ts';
 
 /** How long a request asked to give up its lock keeps reading before it persists and unlocks. */
 const LOCK_DRAIN_MS = 500;
@@ -112,7 +113,7 @@ export function compose(config: Config, logger: Logger): Composition {
     generateUrl: (req, { path, id }) => urlFor((name) => req.headers.get(name), `${path}/${id}`),
     ...createHooks(config.dedupe ? dedupe : undefined),
     onResponseError(req, error) {
-      const uploadId = /\/files\/([^/?]+)/.exec(req.url)?.[1];
+      const uploadId = uploadIdIn(req.url);
       // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
       if (error === TUS_ERRORS.ERR_LOCK_TIMEOUT) return ERRORS.UPLOAD_LOCKED;
       const outage = outageOf(error);

@@ -1,3 +1,4 @@
+import { TUS_RESUMABLE } from '@tus/utils';
 import type { Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -8,7 +9,7 @@ import {
   RateLimiterRes,
 } from 'rate-limiter-flexible';
 import { factsOf } from '../auth/context.ts';
-import { ERRORS, jsonError, outageOf, unavailableEntry } from '../errors/catalogue.ts';
+import { ERRORS, outageOf, sendJsonError, unavailableEntry } from '../errors/catalogue.ts';
 
 /**
  * CREATE_RATE_LIMIT: upload creations per minute per owner (per client address when
@@ -43,18 +44,14 @@ export function creationRateLimit(options: {
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {
         const seconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-        res
-          .status(ERRORS.RATE_LIMITED.status_code)
-          .set({ 'Retry-After': String(seconds), 'Tus-Resumable': '1.0.0' })
-          .json(jsonError(ERRORS.RATE_LIMITED));
-        return;
+        return sendJsonError(res, ERRORS.RATE_LIMITED, {
+          'Retry-After': String(seconds),
+          'Tus-Resumable': TUS_RESUMABLE,
+        });
       }
       const outage = outageOf(rejection) ?? unavailableEntry('redis');
       logger.error({ err: rejection }, 'rate limit: redis unavailable');
-      res
-        .status(outage.status_code)
-        .set({ 'Retry-After': '5', 'Tus-Resumable': '1.0.0' })
-        .json(jsonError(outage));
+      sendJsonError(res, outage, { 'Tus-Resumable': TUS_RESUMABLE });
     }
   };
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from './logger.ts';
+import { uploadIdIn } from './requests.ts';
 
 /**
  * Time limits for clients that stop sending. Uploads may stream for hours, so there is no limit
@@ -34,7 +35,7 @@ export function applyIdleTimeouts(server: Server, idleSeconds: number, logger: L
       return;
     }
     if (exchange && !exchange.req.complete) {
-      const uploadId = /^\/files\/([^/?]+)/.exec(exchange.req.url ?? '')?.[1];
+      const uploadId = uploadIdIn(exchange.req.url);
       logger.warn(
         { uploadId, method: exchange.req.method, idleSeconds },
         'request body idle: closing the connection, the bytes received are kept',
