@@ -78,19 +78,25 @@ if value and cjson.decode(value)[ARGV[1]] == ARGV[2] then return redis.call('DEL
 return 0`;
 
 /**
- * Keys: `tus:dedupe:global:{<algorithm>:<digest>}` (shared) and
- * `tus:dedupe:owned:{<sub>}:<algorithm>:<digest>` (per subject; base64url of the sub).
- * Each shared key is its own Redis Cluster slot; one subject's keys share a slot.
+ * Keys: `tus:dedupe:<namespace>:global:{<algorithm>:<digest>}` (shared) and
+ * `tus:dedupe:<namespace>:owned:{<sub>}:<algorithm>:<digest>` (per subject; base64url of the
+ * sub). The namespace names the storage (the bucket), so deployments sharing one Redis never
+ * see each other's content. Each shared key is its own Redis Cluster slot; one subject's keys
+ * share a slot.
  */
 export class RedisContentIndex implements ContentIndex {
-  constructor(private readonly redis: Redis) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly namespace: string,
+  ) {}
 
   private key(algorithm: HashAlgorithm, digest: string) {
-    return `tus:dedupe:global:{${algorithm}:${digest}}`;
+    return `tus:dedupe:${this.namespace}:global:{${algorithm}:${digest}}`;
   }
 
   private ownedKey(sub: string, algorithm: HashAlgorithm, digest: string) {
-    return `tus:dedupe:owned:{${Buffer.from(sub).toString('base64url')}}:${algorithm}:${digest}`;
+    const owner = Buffer.from(sub).toString('base64url');
+    return `tus:dedupe:${this.namespace}:owned:{${owner}}:${algorithm}:${digest}`;
   }
 
   async lookup(algorithm: HashAlgorithm, digest: string) {

@@ -74,6 +74,8 @@ function createRedis(url: string, logger: Logger): Redis {
 
 /** config → storage → locker → tus server → express app, decided here and only here. */
 export function compose(config: Config, logger: Logger): Composition {
+  // What shares one Redis but not one storage must not share keys: they name the bucket.
+  const namespace = config.s3?.bucket ?? 'file-store';
   const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
   const storage = createStorage(config, redis);
   // With Redis, locks hold across instances; without it, one instance is all there can be.
@@ -89,7 +91,7 @@ export function compose(config: Config, logger: Logger): Composition {
 
   const dedupe = new Dedupe({
     storage,
-    index: redis ? new RedisContentIndex(redis) : new MemoryContentIndex(),
+    index: redis ? new RedisContentIndex(redis, namespace) : new MemoryContentIndex(),
     hashes: new InProgressHashes(),
     locker,
     logger,
@@ -139,7 +141,12 @@ export function compose(config: Config, logger: Logger): Composition {
     uploadPage: uploadPageRoutes(logger),
     access: accessControl({ verify, links, storage, logger }),
     cors: corsPolicy(config.corsOrigins),
-    beforeCreation: creationRateLimit({ perMinute: config.createRateLimit, redis, logger }),
+    beforeCreation: creationRateLimit({
+      perMinute: config.createRateLimit,
+      redis,
+      keyPrefix: `tus:ratelimit:${namespace}:create`,
+      logger,
+    }),
     links: createLinkRoute({ links, storage, urlFor, logger }),
     proof: config.dedupe ? dedupeProof(routeParts) : undefined,
     trustProxy: config.trustProxy,
@@ -187,7 +194,7 @@ export function compose(config: Config, logger: Logger): Composition {
           storage.datastore,
           config.expirySweepSeconds * 1000,
           logger,
-          redis ? redisLeadership(redis) : soleInstance,
+          redis ? redisLeadership(redis, `tus:sweep:${namespace}:leader`) : soleInstance,
         );
       }
     },

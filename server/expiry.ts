@@ -14,7 +14,7 @@ export const soleInstance: SweepLeadership = async () => true;
  * With several instances one sweep per interval is enough: the instance that sets the leader
  * key first runs it; the key expires just before the next interval, so leadership moves freely.
  */
-export function redisLeadership(redis: Redis, key = 'tus:sweep:leader'): SweepLeadership {
+export function redisLeadership(redis: Redis, key: string): SweepLeadership {
   const token = randomUUID();
   return async (intervalMs) =>
     (await redis.set(key, token, 'PX', Math.max(1, Math.floor(intervalMs * 0.9)), 'NX')) === 'OK';

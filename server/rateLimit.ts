@@ -19,13 +19,15 @@ import { ERRORS, outageOf, sendJsonError, unavailableEntry } from '../errors/cat
 export function creationRateLimit(options: {
   perMinute: number;
   redis?: Redis;
+  /** Redis key prefix of the counters. */
+  keyPrefix: string;
   logger: Logger;
 }): RequestHandler {
-  const { perMinute, redis, logger } = options;
+  const { perMinute, redis, keyPrefix, logger } = options;
   const limiter: RateLimiterAbstract = redis
     ? new RateLimiterRedis({
         storeClient: redis,
-        keyPrefix: 'tus:ratelimit:create',
+        keyPrefix,
         points: perMinute,
         duration: 60,
         // Redis away: the creation would fail at its lock anyway; answer 503 here.

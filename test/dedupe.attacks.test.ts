@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import { beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { answerFrom, prove } from './harness/dedupeProof.ts';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
+import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { contentCopies, randomContent, STORAGE_KINDS, sha256 } from './harness/stack.ts';
 import { bearer, JWT_SECRET, tokenFor } from './harness/tokens.ts';
 import { encodeMetadata, TUS, tusClientUpload } from './harness/tus.ts';
@@ -175,5 +176,27 @@ describe.each(STORAGE_KINDS)('dedupe with owners (auth on) on the %s configurati
     const attempt = await claim(stack.server.url, other.length, { sha256: sha256(other) }, bob);
     const res = await prove(attempt.url, answerFrom(other, attempt.challenge), alice);
     expect(res.status).toBe(404);
+  });
+});
+
+describe('two deployments (two buckets) sharing one Redis', () => {
+  const a = serverOnStorage('s3+redis');
+  const b = serverOnStorage('s3');
+  let other: ServerProcess;
+  afterAll(async () => {
+    await other?.stop();
+  });
+
+  test("neither sees the other's content, and neither disturbs the other's index", async () => {
+    // B's storage, on A's Redis database.
+    other = await startServer({ ...b.storage.env, REDIS_URL: a.storage.env.REDIS_URL });
+    const data = randomContent(40_000);
+    await tusClientUpload(a.server.url, data);
+    const onB = await claim(other.url, data.length, { sha256: sha256(data) });
+    expect((await prove(onB.url, answerFrom(data, onB.challenge))).status).toBe(403);
+    expect(await contentCopies(b.storage)).toEqual([]);
+    const onA = await claim(a.server.url, data.length, { sha256: sha256(data) });
+    expect((await prove(onA.url, answerFrom(data, onA.challenge))).status).toBe(204);
+    expect(await downloadSha(onA.url)).toBe(sha256(data));
   });
 });
