@@ -12,11 +12,8 @@ type UrlBuilder = (header: (name: string) => string | undefined, path: string) =
 import type { Dedupe } from './Dedupe.ts';
 import { formatChallenge } from './proof.ts';
 
-const TUS_HEADERS = {
-  'Tus-Resumable': TUS_RESUMABLE,
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': 'Location, Upload-Offset, Upload-Length, Tus-Resumable',
-};
+// CORS headers are the server's one policy's (server/cors.ts), set on every answer.
+const TUS_HEADERS = { 'Tus-Resumable': TUS_RESUMABLE };
 
 type DedupeRouteParts = {
   dedupe: Dedupe;

@@ -1,19 +1,13 @@
-import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { factsOf, OWNER_KEY } from '../auth/context.ts';
 import type { LinkSigner } from '../auth/links.ts';
 import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
-import {
-  ERRORS,
-  type ErrorEntry,
-  outageOf,
-  retryHeaders,
-  sendJsonError,
-} from '../errors/catalogue.ts';
+import { ERRORS, type ErrorEntry, outageOf, sendJsonError } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { isDownloadRequest } from './requests.ts';
+import { sendTusError } from './tusGuards.ts';
 
 type AccessParts = {
   /** Undefined when auth is off: every request is anonymous and no upload has an owner. */
@@ -29,15 +23,7 @@ function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): v
     sendJsonError(res, entry, headers);
     return;
   }
-  res
-    .status(entry.status_code)
-    .set({
-      ...retryHeaders(entry.status_code),
-      ...headers,
-      'Tus-Resumable': TUS_RESUMABLE,
-      'Content-Type': 'text/plain; charset=utf-8',
-    })
-    .send(entry.body);
+  sendTusError(res, entry, headers);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
-import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import { ERRORS, type ErrorEntry, retryHeaders } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 
 const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -53,6 +53,23 @@ function safeCount(value: string | undefined): boolean {
   return value === undefined || !/^\d+$/.test(value) || Number.isSafeInteger(Number(value));
 }
 
+/** Sends an entry the way tus answers errors: its text, with Tus-Resumable and any Retry-After. */
+export function sendTusError(
+  res: Response,
+  entry: ErrorEntry,
+  headers: Record<string, string> = {},
+): void {
+  res
+    .status(entry.status_code)
+    .set({
+      ...retryHeaders(entry.status_code),
+      ...headers,
+      'Tus-Resumable': TUS_RESUMABLE,
+      'Content-Type': 'text/plain; charset=utf-8',
+    })
+    .send(entry.body);
+}
+
 /** Express middleware running checkTusRequest before the tus handler. */
 export function tusGuards(req: Request, res: Response, next: NextFunction): void {
   const rejection = checkTusRequest(req);
@@ -60,12 +77,9 @@ export function tusGuards(req: Request, res: Response, next: NextFunction): void
     next();
     return;
   }
-  res.set({
-    'Tus-Resumable': TUS_RESUMABLE,
+  sendTusError(res, rejection, {
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': 'Tus-Resumable, Tus-Version',
-    'Content-Type': 'text/plain; charset=utf-8',
     ...(rejection.status_code === 412 ? { 'Tus-Version': TUS_RESUMABLE } : {}),
   });
-  res.status(rejection.status_code).send(rejection.body);
 }
