@@ -188,6 +188,16 @@ export class Dedupe {
   }
 
   /**
+   * onUploadCreate: an upload that claims an md5 gets a hasher that computes one; every other
+   * upload is hashed with sha256 alone.
+   */
+  expect(upload: Upload): void {
+    if (claimsOf(upload.metadata).md5) {
+      this.parts.hashes.put(upload.id, new ContentHasher({ md5: true }));
+    }
+  }
+
+  /**
    * Hashes the bytes of a write as they pass to storage, continuing this instance's hasher when
    * the write starts where it stopped. Without one the bytes pass unhashed, and the digest is
    * computed from storage when the upload finishes.
@@ -199,7 +209,8 @@ export class Dedupe {
     write: (stream: Readable) => Promise<number>,
   ): Promise<number> {
     const { hashes } = this.parts;
-    const hasher = offset === 0 ? new ContentHasher() : hashes.take(id, offset);
+    const hasher =
+      offset === 0 ? (hashes.take(id, 0) ?? new ContentHasher()) : hashes.take(id, offset);
     if (!hasher) return write(src);
 
     const tap = new Transform({
@@ -216,15 +227,19 @@ export class Dedupe {
     return newOffset;
   }
 
-  /** The digests of a finished upload: from this instance's hasher, or read back from storage. */
+  /**
+   * The digests of a finished upload: from this instance's hasher, or read back from storage
+   * (also when an md5 is claimed and the hasher that saw the bytes did not compute one).
+   */
   private async digestOf(upload: Upload): Promise<ContentRecord> {
+    const md5 = Boolean(claimsOf(upload.metadata).md5);
     const hasher = this.parts.hashes.take(upload.id, upload.size ?? -1);
-    if (hasher) return hasher.digest();
+    if (hasher && (!md5 || hasher.computesMd5)) return hasher.digest();
     this.parts.logger.info(
       { uploadId: upload.id },
       'dedupe: no hash state, reading the upload back',
     );
-    const reread = new ContentHasher();
+    const reread = new ContentHasher({ md5 });
     for await (const chunk of await this.parts.storage.read(upload.id))
       reread.update(chunk as Buffer);
     return reread.digest();
@@ -259,6 +274,10 @@ export class Dedupe {
         await storage.refs.add(existing.owner, upload.id, record);
         await storage.createLinked(upload, existing.owner);
         await storage.removeContent(upload.id);
+        // Content first stored without an md5 claim becomes findable by its md5 as well.
+        if (digest.md5 && !existing.md5) {
+          await this.safely('indexing', () => index.put({ ...existing, md5: digest.md5 }));
+        }
       } else {
         await storage.refs.add(upload.id, upload.id, record);
         await this.safely('indexing', () => index.put({ ...digest, owner: upload.id }));

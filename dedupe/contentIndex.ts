@@ -34,6 +34,11 @@ export interface ContentIndex {
 
 const ALGORITHMS = ['sha256', 'md5'] as const;
 
+/** The algorithms an entry has a digest for, with that digest (md5 is optional). */
+function digestsOf(entry: ContentRecord): Array<[HashAlgorithm, string]> {
+  return ALGORITHMS.flatMap((a) => (entry[a] ? [[a, entry[a]] as [HashAlgorithm, string]] : []));
+}
+
 export class MemoryContentIndex implements ContentIndex {
   private readonly entries = new Map<string, IndexEntry>();
   private readonly owned = new Map<string, OwnedEntry>();
@@ -43,12 +48,14 @@ export class MemoryContentIndex implements ContentIndex {
   }
 
   async put(entry: IndexEntry) {
-    for (const algorithm of ALGORITHMS) this.entries.set(`${algorithm}:${entry[algorithm]}`, entry);
+    for (const [algorithm, digest] of digestsOf(entry)) {
+      this.entries.set(`${algorithm}:${digest}`, entry);
+    }
   }
 
   async remove(entry: IndexEntry) {
-    for (const algorithm of ALGORITHMS) {
-      const key = `${algorithm}:${entry[algorithm]}`;
+    for (const [algorithm, digest] of digestsOf(entry)) {
+      const key = `${algorithm}:${digest}`;
       if (this.entries.get(key)?.owner === entry.owner) this.entries.delete(key);
     }
   }
@@ -58,14 +65,14 @@ export class MemoryContentIndex implements ContentIndex {
   }
 
   async putOwned(sub: string, entry: OwnedEntry) {
-    for (const algorithm of ALGORITHMS) {
-      this.owned.set(JSON.stringify([sub, algorithm, entry[algorithm]]), entry);
+    for (const [algorithm, digest] of digestsOf(entry)) {
+      this.owned.set(JSON.stringify([sub, algorithm, digest]), entry);
     }
   }
 
   async removeOwned(sub: string, entry: OwnedEntry) {
-    for (const algorithm of ALGORITHMS) {
-      const key = JSON.stringify([sub, algorithm, entry[algorithm]]);
+    for (const [algorithm, digest] of digestsOf(entry)) {
+      const key = JSON.stringify([sub, algorithm, digest]);
       if (this.owned.get(key)?.uploadId === entry.uploadId) this.owned.delete(key);
     }
   }
@@ -106,13 +113,13 @@ export class RedisContentIndex implements ContentIndex {
 
   async put(entry: IndexEntry) {
     const value = JSON.stringify(entry);
-    await Promise.all(ALGORITHMS.map((a) => this.redis.set(this.key(a, entry[a]), value)));
+    await Promise.all(digestsOf(entry).map(([a, d]) => this.redis.set(this.key(a, d), value)));
   }
 
   async remove(entry: IndexEntry) {
     await Promise.all(
-      ALGORITHMS.map((a) =>
-        this.redis.eval(REMOVE_IF_SAME, 1, this.key(a, entry[a]), 'owner', entry.owner),
+      digestsOf(entry).map(([a, d]) =>
+        this.redis.eval(REMOVE_IF_SAME, 1, this.key(a, d), 'owner', entry.owner),
       ),
     );
   }
@@ -125,20 +132,14 @@ export class RedisContentIndex implements ContentIndex {
   async putOwned(sub: string, entry: OwnedEntry) {
     const value = JSON.stringify(entry);
     await Promise.all(
-      ALGORITHMS.map((a) => this.redis.set(this.ownedKey(sub, a, entry[a]), value)),
+      digestsOf(entry).map(([a, d]) => this.redis.set(this.ownedKey(sub, a, d), value)),
     );
   }
 
   async removeOwned(sub: string, entry: OwnedEntry) {
     await Promise.all(
-      ALGORITHMS.map((a) =>
-        this.redis.eval(
-          REMOVE_IF_SAME,
-          1,
-          this.ownedKey(sub, a, entry[a]),
-          'uploadId',
-          entry.uploadId,
-        ),
+      digestsOf(entry).map(([a, d]) =>
+        this.redis.eval(REMOVE_IF_SAME, 1, this.ownedKey(sub, a, d), 'uploadId', entry.uploadId),
       ),
     );
   }

@@ -1,21 +1,35 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ContentRecord } from '../storage/types.ts';
 
-/** sha256 and md5 computed together as bytes arrive (OpenSSL, so they keep up with uploads). */
+/**
+ * The digests of an upload computed as its bytes arrive (OpenSSL): always sha256, md5 only when
+ * the upload claimed one. md5 costs more than sha256 on CPUs with SHA extensions, and nothing
+ * but an md5 claim needs it.
+ */
 export class ContentHasher {
   private readonly sha256: Hash = createHash('sha256');
-  private readonly md5: Hash = createHash('md5');
+  private readonly md5: Hash | undefined;
   offset = 0;
+
+  constructor({ md5 = false }: { md5?: boolean } = {}) {
+    this.md5 = md5 ? createHash('md5') : undefined;
+  }
+
+  get computesMd5(): boolean {
+    return this.md5 !== undefined;
+  }
 
   update(chunk: Uint8Array): void {
     this.sha256.update(chunk);
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     this.offset += chunk.length;
   }
 
   /** Ends the hasher: it cannot take more bytes afterwards. */
   digest(): ContentRecord {
-    return { sha256: this.sha256.digest('hex'), md5: this.md5.digest('hex'), size: this.offset };
+    const record: ContentRecord = { sha256: this.sha256.digest('hex'), size: this.offset };
+    if (this.md5) record.md5 = this.md5.digest('hex');
+    return record;
   }
 }
 

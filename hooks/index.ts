@@ -11,6 +11,7 @@ export function createHooks(
     async onUploadCreate(req, upload) {
       const rejection = checkUploadMetadata(upload);
       if (rejection) throw rejection;
+      dedupe?.expect(upload);
       // The owner (token `sub`) and a dedupe challenge are kept with the upload; clients cannot
       // set those keys themselves.
       return { metadata: stampMetadata(upload.metadata, req) };

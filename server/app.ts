@@ -12,6 +12,7 @@ import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { factsOf, publicMetadataHeader } from '../auth/context.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
+import { declaredLength, inRequestScope } from '../storage/requestScope.ts';
 import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
@@ -151,7 +152,10 @@ export function createApp({
     next();
   });
   const handleTus = async (req: express.Request, res: express.Response) => {
-    const response = await tus.handleWeb(new NodeRequest({ req, res }));
+    // Storage learns the body's declared length, so it can stream parts without spooling them.
+    const response = await inRequestScope(declaredLength(req.get('content-length')), () =>
+      tus.handleWeb(new NodeRequest({ req, res })),
+    );
     completeTusResponse(req, response);
     await sendNodeResponse(res, response);
   };

@@ -15,7 +15,13 @@ export type StoredContent = {
  * The server-computed digests of a finished upload's bytes, kept with every reference to them,
  * and the owner (`sub`) of the referencing upload when auth is on.
  */
-export type ContentRecord = { sha256: string; md5: string; size: number; sub?: string };
+export type ContentRecord = {
+  sha256: string;
+  /** Computed only for uploads that claimed an md5 (or content such an upload stored again). */
+  md5?: string;
+  size: number;
+  sub?: string;
+};
 
 /**
  * Which uploads use which stored content, kept in storage itself so it survives a Redis flush:

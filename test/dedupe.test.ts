@@ -120,6 +120,24 @@ describe.each(SETUPS)('dedupe for one owner on $name', ({ kind }) => {
     expect(await storage.storedSha256(idOf(hit.url))).toBe(sha256(data));
   });
 
+  // md5 is computed only for uploads that claim one: content stored without such a claim is
+  // found by its md5 once an upload claiming it has been verified against the same bytes.
+  test('content stored without an md5 claim is found by md5 after an md5-claiming upload', async () => {
+    const data = randomContent(90_000);
+    await rawUpload(server.url, data, { sha256: sha256(data) });
+    const miss = await post(server.url, data.length, { md5: md5(data) });
+    expect(miss.offset).toBe('0');
+    // Counted after the miss: an unfinished upload is a (partial) copy in the file store.
+    const copies = (await contentCopies(storage)).length;
+    const second = await rawUpload(server.url, data, { md5: md5(data) });
+    expect(second.status).toBe(204);
+    // Verified and linked to the stored bytes: still one copy.
+    expect((await contentCopies(storage)).length).toBe(copies);
+    const hit = await post(server.url, data.length, { md5: md5(data) });
+    expect(hit.offset).toBe(String(data.length));
+    expect(await downloadedSha256(hit.url)).toBe(sha256(data));
+  });
+
   test('uploads that claimed no hash are indexed by the digests the server computed', async () => {
     const data = randomContent(5000);
     await rawUpload(server.url, data, {});
@@ -249,7 +267,9 @@ describe.each(SETUPS)('dedupe for one owner on $name', ({ kind }) => {
       ]);
       const shared = keys.find((key) => key.includes(':global:')) ?? '';
       const entry = JSON.parse((await redis.get(shared)) ?? '{}');
-      expect(entry).toMatchObject({ sha256: sha256(data), md5: md5(data), size: data.length });
+      expect(entry).toMatchObject({ sha256: sha256(data), size: data.length });
+      // No upload claimed an md5: none was computed.
+      expect(entry.md5).toBeUndefined();
       expect(urls.map(idOf)).toContain(entry.owner);
       const owned = keys.find((key) => key.includes(':owned:')) ?? '';
       expect(urls.map(idOf)).toContain(JSON.parse((await redis.get(owned)) ?? '{}').uploadId);

@@ -1,24 +1,57 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
-import { S3Store } from '@tus/s3-store';
+import type { Part } from '@aws-sdk/client-s3';
+import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
+import { requestScope } from '../requestScope.ts';
 import { linkedOwner } from '../types.ts';
 import { notFoundAsTus, reportOutages } from './outages.ts';
+import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
+
+/** What one write() knows while it runs: where it starts and ends, and the upload's parts. */
+type WriteState = {
+  start: number;
+  /** Where the request body ends, when it declared its length. */
+  end?: number;
+  /** Every part of the multipart upload, kept current by this write; undefined: ask S3. */
+  parts?: Part[];
+};
+
+const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
 
 /**
  * @tus/s3-store with linked (deduplicated) uploads, and two gaps closed: empty uploads and the
  * incomplete tail on termination.
  */
 export class TusS3Store extends S3Store {
+  private readonly writing = new AsyncLocalStorage<WriteState>();
+
   constructor(options: ConstructorParameters<typeof S3Store>[0]) {
     super(options);
     reportOutages(this.client);
   }
 
-  /** A linked upload is finished and has no multipart upload to list. */
+  /**
+   * A linked upload is finished and has no multipart upload to list. An upload this request
+   * created or wrote has the offset it was left at (the creation answer asks for it again).
+   */
   override async getUpload(id: string): Promise<Upload> {
     const { file } = await this.getMetadata(id).catch(notFoundAsTus);
     if (linkedOwner(file, id)) return new Upload({ ...file, offset: file.size ?? 0 });
+    const known = requestScope()?.offsets.get(id);
+    if (known !== undefined) return new Upload({ ...file, offset: known });
     return super.getUpload(id);
+  }
+
+  /** The record goes to the cache as it is written, so the next read needs no S3 request. */
+  protected override async saveMetadata(upload: Upload, uploadId: string): Promise<void> {
+    await super.saveMetadata(upload, uploadId);
+    const value: MetadataValue = {
+      'tus-version': TUS_RESUMABLE,
+      'upload-id': uploadId,
+      file: new Upload({ ...upload }),
+    };
+    await this.cache.set(upload.id, value);
   }
 
   /** The upload's record as stored in `<id>.info` (cached), without asking S3 for its parts. */
@@ -57,13 +90,163 @@ export class TusS3Store extends S3Store {
   override async create(upload: Upload): Promise<Upload> {
     const created = await super.create(upload);
     if (created.size === 0) await super.write(Readable.from([]), created.id, 0);
+    requestScope()?.offsets.set(created.id, 0);
     return created;
   }
 
   /** A 0-byte upload was completed by create(); a creation-with-upload body adds nothing. */
   override async write(src: Readable, id: string, offset: number): Promise<number> {
     if (offset === 0 && (await this.getMetadata(id)).file.size === 0) return 0;
-    return super.write(src, id, offset);
+    const scope = requestScope();
+    const length = scope?.bodyLength;
+    const state: WriteState = {
+      start: offset,
+      end: length === undefined ? undefined : offset + length,
+    };
+    const newOffset = await this.writing.run(state, () => super.write(src, id, offset));
+    scope?.offsets.set(id, newOffset);
+    return newOffset;
+  }
+
+  /**
+   * A write lists the parts once and keeps the list current itself; S3Store would list them again
+   * before completing the upload.
+   */
+  protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
+    const state = this.writing.getStore();
+    if (!state || partNumberMarker !== undefined) return super.retrieveParts(id, partNumberMarker);
+    state.parts ??= await super.retrieveParts(id);
+    // Parts finish in any order; S3 completes an upload only from a list in part order.
+    return [...state.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+  }
+
+  /** When the parts hold every byte of the upload's offset, there is no tail to fetch. */
+  protected override async downloadIncompletePart(id: string) {
+    const state = this.writing.getStore();
+    if (state?.parts && bytesIn(state.parts) === state.start) return undefined;
+    return super.downloadIncompletePart(id);
+  }
+
+  /**
+   * With the body's length declared, each part streams from the request straight to S3 (its
+   * length is known before its first byte): no temporary file, no second read. Without it, or
+   * when an earlier tail is prepended, S3Store's way (parts spooled to temporary files) applies.
+   * A body that ends early loses only the part in flight, whose bytes were never acknowledged:
+   * the offset stays at the last whole part.
+   */
+  protected override async uploadParts(
+    metadata: MetadataValue,
+    readStream: Readable,
+    currentPartNumber: number,
+    offset: number,
+  ): Promise<number> {
+    const state = this.writing.getStore();
+    if (!state || state.end === undefined || offset !== state.start) {
+      // Parts uploaded from S3Store's own callbacks are not tracked: ask S3 again afterwards.
+      if (state) state.parts = undefined;
+      return super.uploadParts(metadata, readStream, currentPartNumber, offset);
+    }
+    const { file } = metadata;
+    const end = file.size === undefined ? state.end : Math.min(state.end, file.size);
+    const pieces = planPieces(
+      offset,
+      end,
+      file.size,
+      this.calcOptimalPartSize(file.size),
+      this.minPartSize,
+    );
+    const slicer = new StreamSlicer(readStream);
+    const inFlight: Array<Promise<void>> = [];
+    let uploaded = 0;
+    let partNumber = currentPartNumber;
+    let short: Promise<void> | undefined;
+    for (const piece of pieces) {
+      const permit = await this.partUploadSemaphore.acquire();
+      const abort = new AbortController();
+      let sliced!: () => void;
+      const slicedAll = new Promise<void>((resolve) => {
+        sliced = resolve;
+      });
+      const body = Readable.from(
+        (async function* () {
+          try {
+            yield* slicer.next(piece.length);
+          } catch (error) {
+            // The HTTP request would wait for the missing bytes: stop it.
+            if (error instanceof ShortBody) abort.abort(error);
+            throw error;
+          } finally {
+            sliced();
+          }
+        })(),
+        { objectMode: false },
+      );
+      const number = partNumber++;
+      const sent = this.sendPiece(
+        file.id,
+        metadata['upload-id'],
+        piece.kind,
+        number,
+        body,
+        piece.length,
+        abort.signal,
+      )
+        .then((etag) => {
+          uploaded += piece.length;
+          if (piece.kind === 'part')
+            state.parts?.push({ PartNumber: number, ETag: etag, Size: piece.length });
+        })
+        .finally(() => permit.release());
+      inFlight.push(sent);
+      // The next piece reads on from where this one stops; a failed request stops the write.
+      const stopped = await Promise.race([slicedAll, sent]).then(
+        () => false,
+        () => true,
+      );
+      if (abort.signal.aborted) short = sent;
+      if (stopped || short) break;
+    }
+    const results = await Promise.allSettled(inFlight);
+    for (const [index, result] of results.entries()) {
+      if (result.status === 'rejected' && inFlight[index] !== short) throw result.reason;
+    }
+    return uploaded;
+  }
+
+  private async sendPiece(
+    id: string,
+    uploadId: string,
+    kind: 'part' | 'tail',
+    partNumber: number,
+    body: Readable,
+    length: number,
+    abortSignal: AbortSignal,
+  ): Promise<string | undefined> {
+    if (kind === 'tail') {
+      const { ETag } = await this.client.putObject(
+        {
+          Bucket: this.bucket,
+          Key: this.partKey(id, true),
+          Body: body,
+          ContentLength: length,
+          Tagging: this.useCompleteTag('false'),
+        },
+        { abortSignal },
+      );
+      return ETag;
+    }
+    const { ETag } = await this.client.uploadPart(
+      {
+        Bucket: this.bucket,
+        Key: id,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: length,
+      },
+      { abortSignal },
+    );
+    return ETag;
   }
 
   /**

@@ -55,9 +55,16 @@ describe('ContentHasher', () => {
   ];
 
   test.each(vectors)('%p has the published digests', (input, sha256, md5) => {
-    const hasher = new ContentHasher();
+    const hasher = new ContentHasher({ md5: true });
     hasher.update(Buffer.from(input, 'latin1'));
     expect(hasher.digest()).toEqual({ sha256, md5, size: input.length });
+  });
+
+  test.each(vectors)('%p without an md5 claim: sha256 alone', (input, sha256) => {
+    const hasher = new ContentHasher();
+    hasher.update(Buffer.from(input, 'latin1'));
+    expect(hasher.computesMd5).toBe(false);
+    expect(hasher.digest()).toEqual({ sha256, size: input.length });
   });
 
   // [case, total length, chunk lengths (the rest is one more chunk)]
@@ -74,7 +81,7 @@ describe('ContentHasher', () => {
 
   test.each(rows)('%s: the digests are those of the whole bytes', (_name, length, lengths) => {
     const data = bytes(length);
-    const hasher = new ContentHasher();
+    const hasher = new ContentHasher({ md5: true });
     let offset = 0;
     for (const chunk of split(data, lengths)) {
       hasher.update(chunk);
@@ -92,7 +99,7 @@ describe('ContentHasher', () => {
     const data = bytes(1000);
     const backing = new Uint8Array(1200);
     backing.set(data, 100);
-    const hasher = new ContentHasher();
+    const hasher = new ContentHasher({ md5: true });
     hasher.update(new Uint8Array(backing.buffer, 100, 400));
     hasher.update(new Uint8Array(backing.buffer, 500, 600));
     expect(hasher.digest()).toEqual({

@@ -1,0 +1,84 @@
+import type { Readable } from 'node:stream';
+
+/** One S3 request of a write: a multipart part, or the incomplete tail kept as `<id>.part`. */
+export type Piece = { length: number; kind: 'part' | 'tail' };
+
+/**
+ * How a write of the bytes [start, end) is cut into S3 requests, as @tus/s3-store cuts it:
+ * parts of `partSize`, and a last piece shorter than `minPartSize` kept as the incomplete tail
+ * unless it ends the upload (`size`, undefined while the length is deferred).
+ */
+export function planPieces(
+  start: number,
+  end: number,
+  size: number | undefined,
+  partSize: number,
+  minPartSize: number,
+): Piece[] {
+  const pieces: Piece[] = [];
+  for (let at = start; at < end; ) {
+    const length = Math.min(partSize, end - at);
+    at += length;
+    const final = size !== undefined && at === size;
+    pieces.push({ length, kind: length >= minPartSize || final ? 'part' : 'tail' });
+  }
+  return pieces;
+}
+
+/** The body of one piece ended before its declared length: the client sent less. */
+export class ShortBody extends Error {
+  constructor(readonly missing: number) {
+    super(`the request body ended ${missing} bytes short of its declared length`);
+  }
+}
+
+/**
+ * Reads a stream in consecutive slices of given lengths without copying: `next(length)` is a
+ * stream of exactly the next `length` bytes, ending with ShortBody if the source ends first.
+ * Chunks smaller than `coalesce` are gathered into one, so the S3 socket sees fewer, larger writes.
+ */
+export class StreamSlicer {
+  private readonly chunks: AsyncIterator<Buffer>;
+  private leftover: Buffer | undefined;
+
+  constructor(
+    source: Readable,
+    private readonly coalesce = 1024 * 1024,
+  ) {
+    this.chunks = source[Symbol.asyncIterator]();
+  }
+
+  private async take(max: number): Promise<Buffer | undefined> {
+    let chunk = this.leftover;
+    this.leftover = undefined;
+    if (!chunk) {
+      const next = await this.chunks.next();
+      if (next.done) return undefined;
+      chunk = next.value;
+    }
+    if (chunk.length <= max) return chunk;
+    this.leftover = chunk.subarray(max);
+    return chunk.subarray(0, max);
+  }
+
+  async *next(length: number): AsyncGenerator<Buffer> {
+    let missing = length;
+    let gathered: Buffer[] = [];
+    let gatheredBytes = 0;
+    while (missing > 0) {
+      const chunk = await this.take(missing);
+      if (!chunk) {
+        if (gatheredBytes > 0) yield Buffer.concat(gathered, gatheredBytes);
+        throw new ShortBody(missing);
+      }
+      missing -= chunk.length;
+      gathered.push(chunk);
+      gatheredBytes += chunk.length;
+      if (gatheredBytes >= this.coalesce || missing === 0) {
+        yield gathered.length === 1 ? chunk : Buffer.concat(gathered, gatheredBytes);
+        gathered = [];
+        gatheredBytes = 0;
+      }
+    }
+  }
+}
