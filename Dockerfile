@@ -1,9 +1,7 @@
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev
-COPY tsconfig.json ./
+COPY package.json package-lock.json tsconfig.json ./
 COPY server ./server
 COPY storage ./storage
 COPY dedupe ./dedupe
@@ -12,6 +10,9 @@ COPY auth ./auth
 COPY download ./download
 COPY hooks ./hooks
 COPY web ./web
+COPY scripts/build.ts ./scripts/build.ts
+# npm ci builds dist/ (the prepare script): the server runs as plain JavaScript.
+RUN npm ci --omit=dev
 USER node
 EXPOSE 8080
-CMD ["node", "--import", "tsx", "server/main.ts"]
+CMD ["node", "dist/server/main.js"]

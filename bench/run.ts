@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildServer } from '../test/harness/serverProcess.ts';
 import { randomData } from './content.ts';
 import { cpuSnapshot, loadAverage, otherCpu } from './machineLoad.ts';
 import { type BenchOptions, parseOptions, type ScenarioId, USAGE } from './options.ts';
@@ -38,6 +39,8 @@ async function main(options: BenchOptions) {
   const loadBefore = loadAverage();
   const cpuBefore = cpuSnapshot();
   checkServices();
+  // Our server runs as `npm start` runs it: built from the current sources.
+  buildServer();
   const tusdBinary = ensureTusd(log);
   const machine = describeMachine(tusdBinary);
   const profileDir = options.cpuProf ? path.join(RESULTS, `profiles-${stamp}`) : undefined;

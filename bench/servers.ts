@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { peakResidentBytes } from '../test/harness/processProbe.ts';
-import { startServer } from '../test/harness/serverProcess.ts';
+import { SERVER_ENTRY, startServer } from '../test/harness/serverProcess.ts';
 import { freePort, waitFor } from '../test/harness/services.ts';
 import { MIB } from './stats.ts';
 
@@ -74,12 +74,10 @@ async function startProfiled(
   const child = spawn(
     process.execPath,
     [
-      // One profile per thread (tsx's loader has its own), under Node's default names.
+      // One profile per thread, under Node's default names.
       '--cpu-prof',
       `--cpu-prof-dir=${profileDir}`,
-      '--import',
-      'tsx',
-      path.join(ROOT, 'server/main.ts'),
+      SERVER_ENTRY,
     ],
     {
       cwd: ROOT,

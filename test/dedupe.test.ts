@@ -284,7 +284,7 @@ describe.each(SETUPS)('dedupe for one owner on $name', ({ kind }) => {
     if (redis) {
       await redis.flushdb();
       expect((await post(server.url, data.length, { sha256: sha256(data) })).offset).toBe('0');
-      await promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/reindex.ts'], {
+      await promisify(execFile)(process.execPath, ['dist/server/reindex.js'], {
         cwd: ROOT,
         env: { PATH: process.env.PATH, ...storage.env },
       });

@@ -1,7 +1,7 @@
 import { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Logger } from 'pino';
 import { ERRORS } from '../errors/catalogue.ts';
-import { buildPageBundle, type PageBundle } from './pageBundle.ts';
+import { loadPageBundle, type PageBundle } from './pageBundle.ts';
 
 /**
  * The page bundle, built on the first request that needs it (start-up does not wait for
@@ -10,7 +10,7 @@ import { buildPageBundle, type PageBundle } from './pageBundle.ts';
 export class LazyPageBundle {
   private built: Promise<PageBundle> | undefined;
 
-  constructor(private readonly buildBundle: () => Promise<PageBundle> = () => buildPageBundle()) {}
+  constructor(private readonly buildBundle: () => Promise<PageBundle> = () => loadPageBundle()) {}
 
   get(): Promise<PageBundle> {
     this.built ??= this.buildBundle().catch((error: unknown) => {

@@ -1,7 +1,12 @@
+import { buildServer } from './serverProcess.ts';
 import { startServices } from './services.ts';
 
-/** Starts one MinIO and one Redis for the whole run; tests find them through TEST_* variables. */
+/**
+ * Builds the server from the current sources (the suites run what `npm start` runs), then
+ * starts one MinIO and one Redis for the whole run; tests find them through TEST_* variables.
+ */
 export default async function globalSetup(): Promise<void> {
+  buildServer();
   const services = await startServices();
   process.env.TEST_S3_ENDPOINT = services.s3Endpoint;
   process.env.TEST_S3_ACCESS_KEY_ID = services.s3AccessKeyId;

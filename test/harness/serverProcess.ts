@@ -1,10 +1,21 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './services.ts';
 
 /** The repository: where the server's sources are. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** What `npm start` runs: the build of server/main.ts (the test run builds it first). */
+export const SERVER_ENTRY = path.join(ROOT, 'dist/server/main.js');
+
+/** Builds dist/ from the current sources, as `npm start` does before it runs the server. */
+export function buildServer(): void {
+  execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
 
 /** One real server process, started the way `npm start` starts it. */
 export type ServerProcess = {
@@ -41,7 +52,7 @@ export function loggedRequest(
 }
 
 function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+  return spawn(process.execPath, [SERVER_ENTRY], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
