@@ -26,7 +26,7 @@ const NUMBERS = {
   runs: ['BENCH_RUNS', 3, 'runs per scenario; figures are medians over runs'],
   'chunk-mib': ['BENCH_CHUNK_MIB', 64, 'tus-js-client chunkSize'],
   'part-mib': ['BENCH_PART_MIB', 8, 'S3 part size: ours, tusd and lib-storage alike'],
-  concurrent: ['BENCH_CONCURRENT', 100, 'simultaneous uploads'],
+  concurrent: ['BENCH_CONCURRENT', 40, 'simultaneous uploads'],
   'concurrent-size-mib': ['BENCH_CONCURRENT_SIZE_MIB', 8, 'size of each simultaneous upload'],
   ranges: ['BENCH_RANGES', 1000, 'ranged GETs per run'],
   'range-kib': ['BENCH_RANGE_KIB', 1024, 'length of each ranged GET'],

@@ -20,6 +20,12 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+
+/** Server CPU seconds per GiB moved: what one gibibyte costs the server, whatever the speed. */
+export function cpuSecondsPerGiB(cpuSeconds: number, bytes: number): number {
+  return bytes > 0 ? cpuSeconds / (bytes / GIB) : Number.NaN;
+}
 
 /** Decimal megabytes per second, the unit S3 tools and tusd's docs quote. */
 export function megabytesPerSecond(bytes: number, ms: number): number {

@@ -12,7 +12,7 @@ import { multipartByteranges } from './multipart.ts';
 import { contentRange, parseRangeHeader, rangeLength, unsatisfiedRange } from './ranges.ts';
 
 /** The read side of storage: all a download needs. */
-export type ContentSource = Pick<UploadStorage, 'stat' | 'read'>;
+export type ContentSource = Pick<UploadStorage, 'stat' | 'readContent'>;
 
 /** Opens a response body; `signal` fires when the client goes away. */
 type OpenBody = (signal: AbortSignal) => Promise<Readable>;
@@ -81,12 +81,12 @@ export class DownloadHandler {
       return this.deliver(res, id, unavailableReply(error));
     }
     // Unfinished, unknown, expired and deleted uploads have no content to download.
-    const reply = content ? this.replyFor(req, id, content) : errorReply(ERRORS.NOT_FOUND);
+    const reply = content ? this.replyFor(req, content) : errorReply(ERRORS.NOT_FOUND);
     return this.deliver(res, id, reply);
   }
 
   /** Decides status, headers and body from the request's conditions and ranges. */
-  private replyFor(req: Request, id: string, content: StoredContent): Reply {
+  private replyFor(req: Request, content: StoredContent): Reply {
     const { size } = content;
     const validators: Validators = {
       etag: content.etag,
@@ -131,7 +131,8 @@ export class DownloadHandler {
       'Content-Disposition': contentDispositionOf(content.metadata, contentType),
     });
     const withBody = (open: OpenBody) => (req.method === 'HEAD' ? undefined : open);
-    const read = (range?: ByteRange) => (signal: AbortSignal) => this.read(id, range, signal);
+    const read = (range?: ByteRange) => (signal: AbortSignal) =>
+      this.read(content.key, range, signal);
 
     if (wanted.kind === 'whole') {
       return {
@@ -161,18 +162,20 @@ export class DownloadHandler {
         'Content-Type': multipart.contentType,
         'Content-Length': multipart.length,
       },
-      open: withBody(async (signal) => multipart.body((range) => this.read(id, range, signal))),
+      open: withBody(async (signal) =>
+        multipart.body((range) => this.read(content.key, range, signal)),
+      ),
     };
   }
 
-  /** Reads from storage, unless the client has already gone. */
+  /** Reads the bytes stat found (no second record lookup), unless the client has already gone. */
   private async read(
-    id: string,
+    key: string,
     range: ByteRange | undefined,
     signal: AbortSignal,
   ): Promise<Readable> {
     signal.throwIfAborted();
-    return this.storage.read(id, range, signal);
+    return this.storage.readContent(key, range, signal);
   }
 
   /** Sends the reply; streams the body with backpressure and stops storage when the client goes. */

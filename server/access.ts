@@ -73,7 +73,8 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
     const id = req.params.id;
     if (typeof id !== 'string' || !UPLOAD_ID.test(id)) return next();
     try {
-      const upload = await storage.datastore.getUpload(id);
+      // The record alone: the offset (on S3 a listing of parts) is not needed to know the owner.
+      const upload = await storage.recordOf(id);
       if (upload.metadata?.[OWNER_KEY] === facts.owner) return next();
       return reject(req, res, isDownloadRequest(req) ? ERRORS.NOT_FOUND : ERRORS.FILE_NOT_FOUND);
     } catch (error) {

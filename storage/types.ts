@@ -3,6 +3,8 @@ import type { DataStore, Upload } from '@tus/utils';
 
 /** What the download side needs to know about a finished upload's bytes. */
 export type StoredContent = {
+  /** Where the bytes live: the upload's own id, or the upload it is linked to (dedupe). */
+  key: string;
   size: number;
   lastModified: Date;
   /** A strong validator (RFC 9110 §8.8.3), quoted, that changes whenever the bytes could. */
@@ -53,12 +55,17 @@ export interface UploadStorage {
   init(): Promise<void>;
   /** Cheap reachability check for /readyz; throws with a short reason. */
   check(): Promise<void>;
+  /**
+   * The upload's record (length, metadata) as stored, without working out its offset (which on
+   * S3 lists the parts); a missing upload rejects with tus's 404.
+   */
+  recordOf(id: string): Promise<Upload>;
   /** Size and date of a finished upload's content, or undefined when there is none. */
   stat(id: string): Promise<StoredContent | undefined>;
   /** Streams the content (or the inclusive range of it); destroying the stream stops the read. */
   read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   /** Streams the bytes stored under a content key, whether or not its own record still exists. */
-  readContent(key: string, range?: ByteRange): Promise<Readable>;
+  readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   close(): Promise<void>;
 
   // Shared content (dedupe): several uploads may read the bytes stored under one owner's key.

@@ -106,6 +106,27 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
   });
 
+  // A body with a declared length streams to S3 part by part, with no temporary file: a request
+  // cut short loses the part in flight (never acknowledged), and keeps every whole part.
+  test('a PATCH cut short of its Content-Length keeps its whole parts; resuming gives equal bytes', async () => {
+    storage = createTestStorage(kind);
+    const server = await start();
+    const data = randomContent(20 * MIB);
+    const url = await createUpload(server.url, data.length);
+    const sent = 13 * MIB;
+    const patch = openPatch(url, 0, data.subarray(0, sent), data.length);
+    await patch.read();
+    patch.req.destroy();
+    await server.waitForLog(
+      (line) => loggedRequest(line)?.method === 'PATCH' && line.uploadId === idOf(url),
+      'the cut PATCH',
+    );
+    // S3 parts are 8 MiB (S3_PART_SIZE's default); the file store keeps every byte it read.
+    expect(await offsetOf(url)).toBe(kind === 'file' ? sent : 8 * MIB);
+    await tusClientUpload(server.url, data, { uploadUrl: url });
+    expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+
   test('SIGTERM during a PATCH persists every received byte and exits 0 within 10 s', async () => {
     storage = createTestStorage(kind);
     const first = await start();

@@ -2,11 +2,15 @@ import { now, tusUpload } from '../clients.ts';
 import { freshen, randomData } from '../content.ts';
 import { inRunOrder, resultOf, type Scenario } from '../scenario.ts';
 import type { BenchServer } from '../servers.ts';
-import { MIB, megabytesPerSecond, percentile } from '../stats.ts';
+import { cpuSecondsPerGiB, MIB, megabytesPerSecond, percentile } from '../stats.ts';
 
 type Outcome = { ok: true; ms: number } | { ok: false; error: string };
+type Contender = 'ours' | 'ours_nodedupe' | 'tusd';
 
-/** Scenario 3: many small uploads at once, all started together, through one server process. */
+/**
+ * Scenario 3: many small uploads at once, all started together. Each contender runs in a server
+ * process started for that run, so VmHWM is the peak of those uploads.
+ */
 export const concurrentScenario: Scenario = {
   id: 'concurrent',
   async run({ options, stack, log }) {
@@ -16,107 +20,145 @@ export const concurrentScenario: Scenario = {
     const pool = randomData(count * size);
     const files = Array.from({ length: count }, (_, i) => pool.subarray(i * size, (i + 1) * size));
     const notes: string[] = [];
+    const loggedErrors = new Map<string, number>();
 
-    const measure = async (server: BenchServer, prefix: string, run: Record<string, number>) => {
-      for (const file of files) freshen(file);
-      const cpuBefore = server.cpuSeconds();
-      const started = now();
-      const outcomes = await Promise.all(
-        files.map((file) =>
-          tusUpload(server.filesUrl, file, chunkSize).then(
-            ({ ms }): Outcome => ({ ok: true, ms }),
-            (error: Error): Outcome => ({ ok: false, error: error.message }),
-          ),
-        ),
-      );
-      const wallMs = now() - started;
-      const latencies = outcomes.flatMap((o) => (o.ok ? [o.ms] : []));
-      const failures = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
-      if (failures[0]) notes.push(`${server.name}: ${failures.length} failed, e.g. ${failures[0]}`);
-      run[`${prefix}_mbps`] = megabytesPerSecond(latencies.length * size, wallMs);
-      run[`${prefix}_p50_ms`] = percentile(latencies, 50);
-      run[`${prefix}_p99_ms`] = percentile(latencies, 99);
-      run[`${prefix}_errors`] = failures.length;
-      run[`${prefix}_cpu_s`] = server.cpuSeconds() - cpuBefore;
+    const start: Record<Contender, () => Promise<BenchServer>> = {
+      ours: () => stack.startOurs({ dedupe: true, label: 'concurrent' }),
+      // Dedupe off too: how much of the gap to tusd is hashing.
+      ours_nodedupe: () => stack.startOurs({ dedupe: false, label: 'concurrent-nodedupe' }),
+      tusd: () => stack.startTusd(),
     };
 
-    const ours = await stack.startOurs({ dedupe: true, label: 'concurrent' });
-    // Dedupe off too: how much of the gap to tusd is hashing.
-    const oursNoDedupe = await stack.startOurs({ dedupe: false, label: 'concurrent-nodedupe' });
-    const tusd = await stack.startTusd();
-    const runs: Array<Record<string, number>> = [];
-    try {
-      for (let index = 0; index < options.runs; index++) {
-        const run: Record<string, number> = {};
-        for (const [server, prefix] of inRunOrder<[BenchServer, string]>(
-          [
-            [ours, 'ours'],
-            [oursNoDedupe, 'ours_nodedupe'],
-            [tusd, 'tusd'],
-          ],
-          index,
-        )) {
-          await measure(server, prefix, run);
-        }
-        runs.push(run);
-        log(
-          `  concurrent run ${index + 1}: ours ${run.ours_mbps?.toFixed(0)} MB/s p99 ${run.ours_p99_ms?.toFixed(0)} ms (${run.ours_errors} errors), dedupe off ${run.ours_nodedupe_mbps?.toFixed(0)} MB/s, tusd ${run.tusd_mbps?.toFixed(0)} MB/s p99 ${run.tusd_p99_ms?.toFixed(0)} ms (${run.tusd_errors} errors)`,
+    const measure = async (contender: Contender, run: Record<string, number>) => {
+      for (const file of files) freshen(file);
+      const server = await start[contender]();
+      try {
+        run[`${contender}_idle_rss_mib`] = server.peakRssMiB();
+        const cpuBefore = server.cpuSeconds();
+        const started = now();
+        const outcomes = await Promise.all(
+          files.map((file) =>
+            tusUpload(server.filesUrl, file, chunkSize).then(
+              ({ ms }): Outcome => ({ ok: true, ms }),
+              (error: Error): Outcome => ({ ok: false, error: error.message }),
+            ),
+          ),
         );
-      }
-      for (const server of [ours, oursNoDedupe, tusd]) {
+        const wallMs = now() - started;
+        const cpuSeconds = server.cpuSeconds() - cpuBefore;
+        const latencies = outcomes.flatMap((o) => (o.ok ? [o.ms] : []));
+        const failures = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
+        if (failures[0])
+          notes.push(`${server.name}: ${failures.length} failed, e.g. ${failures[0]}`);
+        const bytes = latencies.length * size;
+        run[`${contender}_mbps`] = megabytesPerSecond(bytes, wallMs);
+        run[`${contender}_p50_ms`] = percentile(latencies, 50);
+        run[`${contender}_p99_ms`] = percentile(latencies, 99);
+        run[`${contender}_errors`] = failures.length;
+        run[`${contender}_cpu_s_per_gib`] = cpuSecondsPerGiB(cpuSeconds, bytes);
+        run[`${contender}_rss_mib`] = server.peakRssMiB();
         const logged = server.errorLines();
-        if (logged > 0) notes.push(`${server.name} logged ${logged} error lines`);
+        if (logged > 0)
+          loggedErrors.set(server.name, (loggedErrors.get(server.name) ?? 0) + logged);
+      } finally {
+        await server.stop();
       }
-    } finally {
-      await Promise.all([ours.stop(), oursNoDedupe.stop(), tusd.stop()]);
-    }
+    };
 
+    const runs: Array<Record<string, number>> = [];
+    for (let index = 0; index < options.runs; index++) {
+      const run: Record<string, number> = {};
+      for (const contender of inRunOrder<Contender>(['ours', 'ours_nodedupe', 'tusd'], index))
+        await measure(contender, run);
+      runs.push(run);
+      log(
+        `  concurrent run ${index + 1}: ours ${run.ours_mbps?.toFixed(0)} MB/s p99 ${run.ours_p99_ms?.toFixed(0)} ms (${run.ours_errors} errors, peak ${run.ours_rss_mib?.toFixed(0)} MiB), dedupe off ${run.ours_nodedupe_mbps?.toFixed(0)} MB/s (${run.ours_nodedupe_errors} errors, peak ${run.ours_nodedupe_rss_mib?.toFixed(0)} MiB), tusd ${run.tusd_mbps?.toFixed(0)} MB/s p99 ${run.tusd_p99_ms?.toFixed(0)} ms (${run.tusd_errors} errors)`,
+      );
+    }
+    for (const [name, logged] of loggedErrors)
+      notes.push(`${name} logged ${logged} error lines (all runs)`);
+
+    const tusd = (key: string) => ({ name: 'tusd', key: `tusd_${key}` });
+    const uploads = `${count} concurrent uploads of ${options.concurrentSizeMiB} MiB`;
     return [
       resultOf(
         {
           id: 'concurrent',
-          title: `${count} concurrent uploads of ${options.concurrentSizeMiB} MiB`,
-          method: `tus-js-client, all ${count} started at once from one Node process (POST then one PATCH each), no retries; MB/s = bytes of successful uploads / wall time; latency per upload from start to success`,
+          title: uploads,
+          method: `tus-js-client, all ${count} started at once from one Node process (POST then one PATCH each), no retries; each server a fresh process per run; MB/s = bytes of successful uploads / wall time; latency per upload from start to success; CPU per GiB = utime + stime of the server over the uploads / GiB of successful uploads`,
           rows: [
             {
               metric: 'total MB/s',
               ours: 'ours_mbps',
-              baseline: { name: 'tusd', key: 'tusd_mbps' },
+              baseline: tusd('mbps'),
+              target: { on: 'ratio', op: '>=', value: 0.8 },
             },
             {
               metric: 'total MB/s, dedupe off',
               ours: 'ours_nodedupe_mbps',
-              baseline: { name: 'tusd', key: 'tusd_mbps' },
+              baseline: tusd('mbps'),
+              target: { on: 'ratio', op: '>=', value: 1.0 },
             },
             {
-              metric: 'server CPU s',
-              ours: 'ours_cpu_s',
-              baseline: { name: 'tusd', key: 'tusd_cpu_s' },
+              metric: 'server CPU s per GiB',
+              ours: 'ours_cpu_s_per_gib',
+              baseline: tusd('cpu_s_per_gib'),
             },
             {
-              metric: 'server CPU s, dedupe off',
-              ours: 'ours_nodedupe_cpu_s',
-              baseline: { name: 'tusd', key: 'tusd_cpu_s' },
+              metric: 'server CPU s per GiB, dedupe off',
+              ours: 'ours_nodedupe_cpu_s_per_gib',
+              baseline: tusd('cpu_s_per_gib'),
             },
-            {
-              metric: 'p50 ms',
-              ours: 'ours_p50_ms',
-              baseline: { name: 'tusd', key: 'tusd_p50_ms' },
-            },
-            {
-              metric: 'p99 ms',
-              ours: 'ours_p99_ms',
-              baseline: { name: 'tusd', key: 'tusd_p99_ms' },
-            },
+            { metric: 'p50 ms', ours: 'ours_p50_ms', baseline: tusd('p50_ms') },
+            { metric: 'p99 ms', ours: 'ours_p99_ms', baseline: tusd('p99_ms') },
             {
               metric: 'errors (all runs)',
               ours: 'ours_errors',
-              baseline: { name: 'tusd', key: 'tusd_errors' },
+              baseline: tusd('errors'),
+              aggregate: 'sum',
+              target: { on: 'ours', op: '<=', value: 0 },
+            },
+            {
+              metric: 'errors (all runs), dedupe off',
+              ours: 'ours_nodedupe_errors',
+              baseline: tusd('errors'),
               aggregate: 'sum',
               target: { on: 'ours', op: '<=', value: 0 },
             },
           ],
           notes,
+        },
+        runs,
+      ),
+      resultOf(
+        {
+          id: 'rss-concurrent',
+          title: `server peak RSS, ${uploads}`,
+          method:
+            'VmHWM from /proc/<pid>/status of a server process started for that run, read when the uploads have finished; "before": VmHWM once it listens',
+          rows: [
+            {
+              metric: 'MiB',
+              ours: 'ours_rss_mib',
+              baseline: tusd('rss_mib'),
+              target: { on: 'ours', op: '<', value: 150 },
+            },
+            {
+              metric: 'MiB before the uploads',
+              ours: 'ours_idle_rss_mib',
+              baseline: tusd('idle_rss_mib'),
+            },
+            {
+              metric: 'MiB (dedupe off)',
+              ours: 'ours_nodedupe_rss_mib',
+              baseline: tusd('rss_mib'),
+            },
+            {
+              metric: 'MiB before the uploads (dedupe off)',
+              ours: 'ours_nodedupe_idle_rss_mib',
+              baseline: tusd('idle_rss_mib'),
+            },
+          ],
         },
         runs,
       ),

@@ -92,7 +92,12 @@ export const rangesScenario: Scenario = {
           title: `${count} ranged GETs of ${options.rangeKiB} KiB`,
           method: `random offsets in the ${options.sizeMiB} MiB upload (same seeded offsets for both), ${concurrency} in flight on keep-alive connections, bodies drained; req/s = successful requests / wall time`,
           rows: [
-            { metric: 'req/s', ours: 'ours_rps', baseline: baseline('rps') },
+            {
+              metric: 'req/s',
+              ours: 'ours_rps',
+              baseline: baseline('rps'),
+              target: { on: 'ratio', op: '>=', value: 0.8 },
+            },
             { metric: 'p50 ms', ours: 'ours_p50_ms', baseline: baseline('p50_ms') },
             { metric: 'p99 ms', ours: 'ours_p99_ms', baseline: baseline('p99_ms') },
             { metric: 'server CPU ms per request', ours: 'ours_cpu_ms_per_request' },

@@ -68,6 +68,7 @@ export class FileStorage implements UploadStorage {
     // Stored content is never written again, so key, size and mtime pin the bytes.
     const tag = createHash('sha256').update(`${key}:${info.size}:${info.mtimeMs}`).digest('hex');
     return {
+      key,
       size: info.size,
       lastModified: info.mtime,
       etag: `"${tag.slice(0, 32)}"`,
@@ -76,17 +77,20 @@ export class FileStorage implements UploadStorage {
   }
 
   async read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
-    const key = await this.contentKeyOf(id);
+    return this.readContent(await this.contentKeyOf(id), range, signal);
+  }
+
+  async readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     // Node 20 opens, and never closes, the file of a stream created with an aborted signal.
     signal?.throwIfAborted();
     return createReadStream(this.contentPath(key), { ...range, signal });
   }
 
-  async readContent(key: string, range?: ByteRange): Promise<Readable> {
-    return createReadStream(this.contentPath(key), { ...range });
-  }
-
   async close(): Promise<void> {}
+
+  recordOf(id: string): Promise<Upload> {
+    return this.datastore.getUpload(id);
+  }
 
   async contentKeyOf(id: string): Promise<string> {
     const info = (await this.datastore.configstore.get(id)) as Upload | undefined;

@@ -16,7 +16,6 @@ import type { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
   DeleteObjectsCommand,
-  GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   S3Client,
@@ -33,7 +32,8 @@ import {
   type UploadStorage,
 } from '../types.ts';
 import { MetadataCache } from './MetadataCache.ts';
-import { isNotFound, reportOutages } from './outages.ts';
+import { ObjectReader } from './ObjectReader.ts';
+import { isNotFound, notFoundAsTus, reportOutages } from './outages.ts';
 import { S3ContentRefs } from './S3ContentRefs.ts';
 import { TusS3Store } from './TusS3Store.ts';
 
@@ -58,6 +58,8 @@ export class S3Storage implements UploadStorage {
   readonly description: string;
   readonly refs: S3ContentRefs;
   private readonly client: S3Client;
+  /** Downloads' GETs and HEADs, outside the SDK. */
+  private readonly reader: ObjectReader;
   private readonly options: S3StorageOptions;
 
   constructor(options: S3StorageOptions) {
@@ -77,6 +79,12 @@ export class S3Storage implements UploadStorage {
     };
     this.client = new S3Client(clientConfig);
     reportOutages(this.client);
+    this.reader = new ObjectReader({
+      endpoint: options.endpoint,
+      bucket: options.bucket,
+      region: options.region,
+      credentials: this.client.config.credentials,
+    });
     this.datastore = new TusS3Store({
       partSize: options.partSize,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
@@ -121,15 +129,16 @@ export class S3Storage implements UploadStorage {
       throw error;
     });
     if (!record) return undefined;
+    const key = linkedOwner(record, id) ?? id;
     try {
       // The object exists only once the multipart upload was completed: no parts to list.
-      const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.options.bucket, Key: linkedOwner(record, id) ?? id }),
-      );
+      const { headers } = await this.reader.head(key);
+      const lastModified = headers['last-modified'];
       return {
-        size: head.ContentLength ?? 0,
-        lastModified: head.LastModified ?? new Date(0),
-        etag: head.ETag ?? `"${id}"`,
+        key,
+        size: Number(headers['content-length'] ?? 0),
+        lastModified: lastModified ? new Date(lastModified) : new Date(0),
+        etag: headers.etag ?? `"${id}"`,
         metadata: record.metadata ?? {},
       };
     } catch (error) {
@@ -142,20 +151,17 @@ export class S3Storage implements UploadStorage {
     return this.readContent(await this.contentKeyOf(id), range, signal);
   }
 
-  async readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
-    const response = await this.client.send(
-      new GetObjectCommand({
-        Bucket: this.options.bucket,
-        Key: key,
-        Range: range ? `bytes=${range.start}-${range.end}` : undefined,
-      }),
-      { abortSignal: signal },
-    );
-    return response.Body as Readable;
+  readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    return this.reader.get(key, range ? `bytes=${range.start}-${range.end}` : undefined, signal);
   }
 
   async close(): Promise<void> {
     this.client.destroy();
+    this.reader.close();
+  }
+
+  recordOf(id: string): Promise<Upload> {
+    return this.datastore.recordOf(id).catch(notFoundAsTus);
   }
 
   contentKeyOf(id: string): Promise<string> {

@@ -181,6 +181,8 @@ export class TusS3Store extends S3Store {
         })(),
         { objectMode: false },
       );
+      // Its failure is the request's (aborted above): the stream's own error event is no news.
+      body.on('error', () => undefined);
       const number = partNumber++;
       const sent = this.sendPiece(
         file.id,

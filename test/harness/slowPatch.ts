@@ -5,6 +5,7 @@ import { patchHeaders } from './tus.ts';
 
 /**
  * A PATCH whose body is written but never finished, like a client in the middle of a chunk.
+ * Sent chunked, or with `declaredLength` as its Content-Length (more than the bytes written).
  * `sent` resolves once the bytes are handed to the socket; `read()` once the server process
  * has read all of them (nothing of them is left in either side's socket queue).
  */
@@ -12,13 +13,16 @@ export function openPatch(
   url: string,
   offset: number,
   bytes: Buffer,
+  declaredLength?: number,
 ): {
   req: ClientRequest;
   sent: Promise<void>;
   read(): Promise<void>;
   response: Promise<number | undefined>;
 } {
-  const req = request(url, { method: 'PATCH', headers: patchHeaders(offset) });
+  const headers: Record<string, string> = patchHeaders(offset);
+  if (declaredLength !== undefined) headers['Content-Length'] = String(declaredLength);
+  const req = request(url, { method: 'PATCH', headers });
   const response = new Promise<number | undefined>((resolve) => {
     req.on('response', (res) => {
       res.resume();

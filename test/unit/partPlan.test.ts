@@ -1,0 +1,130 @@
+import { Readable } from 'node:stream';
+import { describe, expect, test } from '@jest/globals';
+import { declaredLength } from '../../storage/requestScope.ts';
+import { type Piece, planPieces, ShortBody, StreamSlicer } from '../../storage/s3/partPlan.ts';
+
+const MIB = 1024 * 1024;
+const part = (length: number): Piece => ({ length, kind: 'part' });
+const tail = (length: number): Piece => ({ length, kind: 'tail' });
+
+describe('planPieces: how a write is cut into S3 requests (parts of 8 MiB, minimum 5 MiB)', () => {
+  // [case, start, end, upload size (undefined: deferred), expected pieces]
+  const rows: Array<[string, number, number, number | undefined, Piece[]]> = [
+    ['nothing to write', 0, 0, 10 * MIB, []],
+    ['one whole upload below a part', 0, 3 * MIB, 3 * MIB, [part(3 * MIB)]],
+    ['one byte, the whole upload', 0, 1, 1, [part(1)]],
+    ['exactly one part, not the end', 0, 8 * MIB, 20 * MIB, [part(8 * MIB)]],
+    [
+      'two parts and a final short one',
+      0,
+      20 * MIB,
+      20 * MIB,
+      [part(8 * MIB), part(8 * MIB), part(4 * MIB)],
+    ],
+    [
+      'a short piece that does not end the upload is the tail',
+      0,
+      12 * MIB,
+      64 * MIB,
+      [part(8 * MIB), tail(4 * MIB)],
+    ],
+    [
+      'a piece of at least 5 MiB is a part even when short of 8',
+      0,
+      14 * MIB,
+      64 * MIB,
+      [part(8 * MIB), part(6 * MIB)],
+    ],
+    ['exactly 5 MiB is a part', 0, 5 * MIB, 64 * MIB, [part(5 * MIB)]],
+    ['5 MiB − 1 is the tail', 0, 5 * MIB - 1, 64 * MIB, [tail(5 * MIB - 1)]],
+    ['starting mid-upload', 16 * MIB, 26 * MIB, 26 * MIB, [part(8 * MIB), part(2 * MIB)]],
+    ['deferred length: nothing is final', 0, 9 * MIB, undefined, [part(8 * MIB), tail(1 * MIB)]],
+    ['deferred length, whole parts', 0, 16 * MIB, undefined, [part(8 * MIB), part(8 * MIB)]],
+  ];
+  test.each(rows)('%s', (_name, start, end, size, expected) => {
+    const pieces = planPieces(start, end, size, 8 * MIB, 5 * MIB);
+    expect(pieces).toEqual(expected);
+    // Every byte of the write is in exactly one piece.
+    expect(pieces.reduce((sum, piece) => sum + piece.length, 0)).toBe(end - start);
+  });
+});
+
+/** Everything a slice stream yields, as one Buffer, and how it ended. */
+async function drain(
+  stream: AsyncIterable<Buffer>,
+): Promise<{ bytes: Buffer; chunks: number; error?: unknown }> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of stream) chunks.push(chunk);
+    return { bytes: Buffer.concat(chunks), chunks: chunks.length };
+  } catch (error) {
+    return { bytes: Buffer.concat(chunks), chunks: chunks.length, error };
+  }
+}
+
+function source(chunkLengths: number[]): { stream: Readable; all: Buffer } {
+  let value = 0;
+  const chunks = chunkLengths.map((length) =>
+    Buffer.from(Array.from({ length }, () => value++ % 251)),
+  );
+  return { stream: Readable.from(chunks), all: Buffer.concat(chunks) };
+}
+
+describe('StreamSlicer: consecutive slices of a body, byte for byte', () => {
+  // [case, chunk lengths of the source, slice lengths, coalesce threshold]
+  const rows: Array<[string, number[], number[], number]> = [
+    ['slices on chunk boundaries', [100, 100, 100], [100, 200], 1000],
+    ['slices inside chunks', [250, 250], [120, 260, 120], 1000],
+    ['one slice of everything', [7, 1, 300, 2], [310], 1000],
+    ['many one-byte chunks gathered', Array(500).fill(1), [200, 300], 64],
+    ['a large chunk cut into many slices', [1000], [1, 2, 3, 994], 1000],
+  ];
+  test.each(rows)('%s', async (_name, chunkLengths, sliceLengths, coalesce) => {
+    const { stream, all } = source(chunkLengths);
+    const slicer = new StreamSlicer(stream, coalesce);
+    let at = 0;
+    for (const length of sliceLengths) {
+      const { bytes, error } = await drain(slicer.next(length));
+      expect(error).toBeUndefined();
+      expect(bytes.equals(all.subarray(at, at + length))).toBe(true);
+      at += length;
+    }
+    expect(at).toBe(all.length);
+  });
+
+  test('small chunks are gathered into writes of at least the threshold (but the last)', async () => {
+    const { stream } = source(Array(100).fill(10));
+    const { chunks } = await drain(new StreamSlicer(stream, 250).next(1000));
+    // 1000 bytes in writes of ≥ 250: 4 writes, not 100.
+    expect(chunks).toBe(4);
+  });
+
+  test('a body that ends early yields what came, then ShortBody with the bytes missing', async () => {
+    const { stream, all } = source([100, 50]);
+    const slicer = new StreamSlicer(stream, 1000);
+    const first = await drain(slicer.next(100));
+    expect(first.bytes.equals(all.subarray(0, 100))).toBe(true);
+    const second = await drain(slicer.next(80));
+    expect(second.bytes.equals(all.subarray(100, 150))).toBe(true);
+    expect(second.error).toBeInstanceOf(ShortBody);
+    expect((second.error as ShortBody).missing).toBe(30);
+  });
+});
+
+describe('declaredLength: Content-Length as a byte count', () => {
+  const rows: Array<[string | undefined, number | undefined]> = [
+    ['0', 0],
+    ['12345', 12345],
+    ['9007199254740991', Number.MAX_SAFE_INTEGER],
+    ['9007199254740992', undefined],
+    [undefined, undefined],
+    ['', undefined],
+    ['-1', undefined],
+    ['1e3', undefined],
+    [' 12', undefined],
+    ['12, 12', undefined],
+  ];
+  test.each(rows)('%p → %p', (header, expected) => {
+    expect(declaredLength(header)).toBe(expected);
+  });
+});
