@@ -15,4 +15,4 @@ COPY scripts/build.ts ./scripts/build.ts
 RUN npm ci --omit=dev
 USER node
 EXPOSE 8080
-CMD ["node", "dist/server/main.js"]
+CMD ["node", "--max-semi-space-size=2", "dist/server/main.js"]

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { peakResidentBytes } from '../test/harness/processProbe.ts';
-import { SERVER_ENTRY, startServer } from '../test/harness/serverProcess.ts';
+import { SERVER_ARGS, startServer } from '../test/harness/serverProcess.ts';
 import { freePort, waitFor } from '../test/harness/services.ts';
 import { MIB } from './stats.ts';
 
@@ -77,7 +77,7 @@ async function startProfiled(
       // One profile per thread, under Node's default names.
       '--cpu-prof',
       `--cpu-prof-dir=${profileDir}`,
-      SERVER_ENTRY,
+      ...SERVER_ARGS,
     ],
     {
       cwd: ROOT,

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Part } from '@aws-sdk/client-s3';
 import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
-import { requestScope } from '../requestScope.ts';
+import { type RequestScope, requestScope } from '../requestScope.ts';
 import { linkedOwner } from '../types.ts';
 import { notFoundAsTus, reportOutages } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
@@ -25,6 +25,17 @@ const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size 
  */
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
+  /** Parts listed earlier in a request, by upload id (a request's scope ends with it). */
+  private readonly listed = new WeakMap<RequestScope, Map<string, Part[]>>();
+
+  private listedIn(scope: RequestScope): Map<string, Part[]> {
+    let parts = this.listed.get(scope);
+    if (!parts) {
+      parts = new Map();
+      this.listed.set(scope, parts);
+    }
+    return parts;
+  }
 
   constructor(options: ConstructorParameters<typeof S3Store>[0]) {
     super(options);
@@ -113,9 +124,18 @@ export class TusS3Store extends S3Store {
    * before completing the upload.
    */
   protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
+    if (partNumberMarker !== undefined) return super.retrieveParts(id, partNumberMarker);
     const state = this.writing.getStore();
-    if (!state || partNumberMarker !== undefined) return super.retrieveParts(id, partNumberMarker);
-    state.parts ??= await super.retrieveParts(id);
+    const scope = requestScope();
+    if (!state) {
+      // A PATCH lists the parts for its offset check, under the upload's lock, right before it
+      // writes: the write starts from that list.
+      const parts = await super.retrieveParts(id);
+      if (scope) this.listedIn(scope).set(id, parts);
+      return parts;
+    }
+    state.parts ??= (scope && this.listedIn(scope).get(id)) ?? (await super.retrieveParts(id));
+    if (scope) this.listedIn(scope).delete(id);
     // Parts finish in any order; S3 completes an upload only from a list in part order.
     return [...state.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
   }

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './services.ts';
@@ -6,8 +7,16 @@ import { waitFor } from './services.ts';
 /** The repository: where the server's sources are. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** What `npm start` runs: the build of server/main.ts (the test run builds it first). */
-export const SERVER_ENTRY = path.join(ROOT, 'dist/server/main.js');
+/**
+ * What `npm start` runs, as arguments to node: its flags and the build of server/main.ts (the
+ * test run builds it first). Read from package.json, so tests and bench start what users start.
+ */
+export const SERVER_ARGS: string[] = (() => {
+  const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const [command, ...args] = String(scripts.start).split(/\s+/);
+  if (command !== 'node') throw new Error(`npm start runs "${command}", not node`);
+  return args.map((arg) => (arg.startsWith('-') ? arg : path.join(ROOT, arg)));
+})();
 
 /** Builds dist/ from the current sources, as `npm start` does before it runs the server. */
 export function buildServer(): void {
@@ -52,7 +61,7 @@ export function loggedRequest(
 }
 
 function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [SERVER_ENTRY], {
+  return spawn(process.execPath, SERVER_ARGS, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
