@@ -202,11 +202,17 @@ export class DownloadHandler {
       this.logger.error({ err: error, uploadId: id }, 'download: read failed');
       return this.deliver(res, id, unavailableReply(error));
     }
+    // Whether the body failed by itself, before the client went away. Aborting the storage read
+    // when the client goes also fails the body: on Node 22+ that error can win the pipeline.
+    let failedFirst = false;
+    body.once('error', () => {
+      failedFirst ||= !clientGone.signal.aborted;
+    });
     try {
       res.writeHead(reply.status, reply.headers);
       await pipeline(body, res);
     } catch (error) {
-      if (isClientGone(error)) return;
+      if (isClientGone(error) || (clientGone.signal.aborted && !failedFirst)) return;
       // Headers are out: all that is left is to cut the response short, so the client knows.
       this.logger.error({ err: error, uploadId: id }, 'download: streaming failed');
       res.destroy();

@@ -16,7 +16,7 @@ import { declaredLength, inRequestScope } from '../storage/requestScope.ts';
 import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import type { ReadinessCheck } from './readiness.ts';
-import { isDownloadRequest, uploadIdIn } from './requests.ts';
+import { bodyStreamOf, isDownloadRequest, uploadIdIn } from './requests.ts';
 import { tusGuards } from './tusGuards.ts';
 
 export type AppParts = {
@@ -152,9 +152,13 @@ export function createApp({
     next();
   });
   const handleTus = async (req: express.Request, res: express.Response) => {
+    const request = new NodeRequest({ req, res });
+    if (req.method === 'PATCH' || req.method === 'POST') {
+      Object.defineProperty(request, 'body', { value: bodyStreamOf(req) });
+    }
     // Storage learns the body's declared length, so it can stream parts without spooling them.
     const response = await inRequestScope(declaredLength(req.get('content-length')), () =>
-      tus.handleWeb(new NodeRequest({ req, res })),
+      tus.handleWeb(request),
     );
     completeTusResponse(req, response);
     await sendNodeResponse(res, response);

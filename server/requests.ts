@@ -1,3 +1,6 @@
+import type { IncomingMessage } from 'node:http';
+import { finished } from 'node:stream';
+
 /** The upload id in a `/files/<id>…` path or URL, if there is one. */
 export function uploadIdIn(url: string | undefined): string | undefined {
   return /\/files\/([^/?]+)/.exec(url ?? '')?.[1];
@@ -13,4 +16,44 @@ export function isDownloadRequest(req: {
 }): boolean {
   if (req.get('x-http-method-override') !== undefined) return false;
   return req.method === 'GET' || (req.method === 'HEAD' && req.get('tus-resumable') === undefined);
+}
+
+/**
+ * The body of a Node request as a web stream, chunk by chunk as they arrive. Readable.toWeb
+ * (what srvx uses) copies every chunk to detach it from a buffer pool; a request body's chunks
+ * are slices of its socket's own reads, which nothing else uses, so they pass as they are. On an
+ * upload that copy was the largest single cost after the socket writes.
+ */
+export function bodyStreamOf(req: IncomingMessage): ReadableStream<Uint8Array> {
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  req.pause();
+  req.on('data', (chunk: Buffer) => {
+    controller.enqueue(chunk);
+    if ((controller.desiredSize ?? 0) <= 0) req.pause();
+  });
+  const cleanup = finished(req, (error) => {
+    cleanup();
+    // A client that goes away mid-body is an abort, as Readable.toWeb reports it.
+    if (error) {
+      const reason =
+        (error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE'
+          ? new DOMException('the client went away', 'AbortError')
+          : error;
+      controller.error(reason);
+    } else controller.close();
+  });
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+      },
+      pull() {
+        req.resume();
+      },
+      cancel(reason) {
+        req.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+  );
 }

@@ -7,6 +7,7 @@ import { type RequestScope, requestScope } from '../requestScope.ts';
 import { linkedOwner } from '../types.ts';
 import { notFoundAsTus, reportOutages } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
+import { type Spool, Spools } from './spool.ts';
 
 /** What one write() knows while it runs: where it starts and ends, and the upload's parts. */
 type WriteState = {
@@ -17,6 +18,9 @@ type WriteState = {
   parts?: Part[];
 };
 
+/** Parts in flight held in memory, over all uploads; more go to temporary files. */
+const SPOOL_MEMORY_BYTES = 32 * 1024 * 1024;
+
 const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
 
 /**
@@ -25,6 +29,8 @@ const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size 
  */
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
+  /** Where the part in flight is kept until S3 has it: memory for a few, files beyond. */
+  private readonly spools = new Spools(SPOOL_MEMORY_BYTES);
   /** Parts listed earlier in a request, by upload id (a request's scope ends with it). */
   private readonly listed = new WeakMap<RequestScope, Map<string, Part[]>>();
 
@@ -149,10 +155,11 @@ export class TusS3Store extends S3Store {
 
   /**
    * With the body's length declared, each part streams from the request straight to S3 (its
-   * length is known before its first byte): no temporary file, no second read. Without it, or
-   * when an earlier tail is prepended, S3Store's way (parts spooled to temporary files) applies.
-   * A body that ends early loses only the part in flight, whose bytes were never acknowledged:
-   * the offset stays at the last whole part.
+   * length is known before its first byte), while a spool keeps its bytes: the part never waits
+   * for a temporary file and is never read back. A body that ends early loses nothing: the
+   * request in flight is stopped, and what came of it is sent again from the spool, as a part or
+   * as the tail. Without a declared length, or when an earlier tail is prepended, S3Store's way
+   * (each part written to a temporary file, then sent) applies.
    */
   protected override async uploadParts(
     metadata: MetadataValue,
@@ -176,12 +183,14 @@ export class TusS3Store extends S3Store {
       this.minPartSize,
     );
     const slicer = new StreamSlicer(readStream);
+    const uploadId = metadata['upload-id'];
     const inFlight: Array<Promise<void>> = [];
     let uploaded = 0;
     let partNumber = currentPartNumber;
-    let short: Promise<void> | undefined;
+    let cut: { sent: Promise<void>; number: number; spool: Spool } | undefined;
     for (const piece of pieces) {
       const permit = await this.partUploadSemaphore.acquire();
+      const spool = await this.spools.open(piece.length);
       const abort = new AbortController();
       let sliced!: () => void;
       const slicedAll = new Promise<void>((resolve) => {
@@ -190,7 +199,10 @@ export class TusS3Store extends S3Store {
       const body = Readable.from(
         (async function* () {
           try {
-            yield* slicer.next(piece.length);
+            for await (const chunk of slicer.next(piece.length)) {
+              await spool.append(chunk);
+              yield chunk;
+            }
           } catch (error) {
             // The HTTP request would wait for the missing bytes: stop it.
             if (error instanceof ShortBody) abort.abort(error);
@@ -206,7 +218,7 @@ export class TusS3Store extends S3Store {
       const number = partNumber++;
       const sent = this.sendPiece(
         file.id,
-        metadata['upload-id'],
+        uploadId,
         piece.kind,
         number,
         body,
@@ -218,19 +230,43 @@ export class TusS3Store extends S3Store {
           if (piece.kind === 'part')
             state.parts?.push({ PartNumber: number, ETag: etag, Size: piece.length });
         })
-        .finally(() => permit.release());
+        .finally(() => {
+          permit.release();
+          // A cut piece keeps its spool: its bytes are sent again below.
+          if (!abort.signal.aborted) void spool.discard();
+        });
       inFlight.push(sent);
       // The next piece reads on from where this one stops; a failed request stops the write.
       const stopped = await Promise.race([slicedAll, sent]).then(
         () => false,
         () => true,
       );
-      if (abort.signal.aborted) short = sent;
-      if (stopped || short) break;
+      if (abort.signal.aborted) cut = { sent, number, spool };
+      if (stopped || cut) break;
     }
     const results = await Promise.allSettled(inFlight);
-    for (const [index, result] of results.entries()) {
-      if (result.status === 'rejected' && inFlight[index] !== short) throw result.reason;
+    try {
+      for (const [index, result] of results.entries()) {
+        if (result.status === 'rejected' && inFlight[index] !== cut?.sent) throw result.reason;
+      }
+      // The body ended early: what came of the piece in flight is a part of its own, or the tail.
+      if (cut && cut.spool.length > 0) {
+        const { number, spool } = cut;
+        const kind = spool.length >= this.minPartSize ? 'part' : 'tail';
+        const etag = await this.sendPiece(
+          file.id,
+          uploadId,
+          kind,
+          number,
+          spool.reader(),
+          spool.length,
+        );
+        if (kind === 'part')
+          state.parts?.push({ PartNumber: number, ETag: etag, Size: spool.length });
+        uploaded += spool.length;
+      }
+    } finally {
+      await cut?.spool.discard();
     }
     return uploaded;
   }
@@ -242,7 +278,7 @@ export class TusS3Store extends S3Store {
     partNumber: number,
     body: Readable,
     length: number,
-    abortSignal: AbortSignal,
+    abortSignal?: AbortSignal,
   ): Promise<string | undefined> {
     if (kind === 'tail') {
       const { ETag } = await this.client.putObject(
