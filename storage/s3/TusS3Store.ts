@@ -7,7 +7,7 @@ import { type RequestScope, requestScope } from '../requestScope.ts';
 import { linkedOwner } from '../types.ts';
 import { notFoundAsTus, reportOutages } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
-import { type Spool, Spools } from './spool.ts';
+import { Spool } from './spool.ts';
 
 /** What one write() knows while it runs: where it starts and ends, and the upload's parts. */
 type WriteState = {
@@ -18,9 +18,6 @@ type WriteState = {
   parts?: Part[];
 };
 
-/** Parts in flight held in memory, over all uploads; more go to temporary files. */
-const SPOOL_MEMORY_BYTES = 32 * 1024 * 1024;
-
 const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
 
 /**
@@ -29,8 +26,6 @@ const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size 
  */
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
-  /** Where the part in flight is kept until S3 has it: memory for a few, files beyond. */
-  private readonly spools = new Spools(SPOOL_MEMORY_BYTES);
   /** Parts listed earlier in a request, by upload id (a request's scope ends with it). */
   private readonly listed = new WeakMap<RequestScope, Map<string, Part[]>>();
 
@@ -190,7 +185,7 @@ export class TusS3Store extends S3Store {
     let cut: { sent: Promise<void>; number: number; spool: Spool } | undefined;
     for (const piece of pieces) {
       const permit = await this.partUploadSemaphore.acquire();
-      const spool = await this.spools.open(piece.length);
+      const spool = await Spool.open();
       const abort = new AbortController();
       let sliced!: () => void;
       const slicedAll = new Promise<void>((resolve) => {
@@ -258,7 +253,7 @@ export class TusS3Store extends S3Store {
           uploadId,
           kind,
           number,
-          spool.reader(),
+          await spool.reader(),
           spool.length,
         );
         if (kind === 'part')

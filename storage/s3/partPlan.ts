@@ -33,18 +33,14 @@ export class ShortBody extends Error {
 }
 
 /**
- * Reads a stream in consecutive slices of given lengths without copying: `next(length)` is a
- * stream of exactly the next `length` bytes, ending with ShortBody if the source ends first.
- * Chunks smaller than `coalesce` are gathered into one, so the S3 socket sees fewer, larger writes.
+ * Reads a stream in consecutive slices of given lengths without copying: `next(length)` yields
+ * exactly the next `length` bytes, then ends; it throws ShortBody if the source ends first.
  */
 export class StreamSlicer {
   private readonly chunks: AsyncIterator<Buffer>;
   private leftover: Buffer | undefined;
 
-  constructor(
-    source: Readable,
-    private readonly coalesce = 1024 * 1024,
-  ) {
+  constructor(source: Readable) {
     this.chunks = source[Symbol.asyncIterator]();
   }
 
@@ -63,22 +59,11 @@ export class StreamSlicer {
 
   async *next(length: number): AsyncGenerator<Buffer> {
     let missing = length;
-    let gathered: Buffer[] = [];
-    let gatheredBytes = 0;
     while (missing > 0) {
       const chunk = await this.take(missing);
-      if (!chunk) {
-        if (gatheredBytes > 0) yield Buffer.concat(gathered, gatheredBytes);
-        throw new ShortBody(missing);
-      }
+      if (!chunk) throw new ShortBody(missing);
       missing -= chunk.length;
-      gathered.push(chunk);
-      gatheredBytes += chunk.length;
-      if (gatheredBytes >= this.coalesce || missing === 0) {
-        yield gathered.length === 1 ? chunk : Buffer.concat(gathered, gatheredBytes);
-        gathered = [];
-        gatheredBytes = 0;
-      }
+      yield chunk;
     }
   }
 }

@@ -3,86 +3,56 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 /**
- * The bytes of the part in flight, kept until S3 has them, so that a body cut short loses none:
- * they are then sent again as a part (or the tail) of their own.
+ * The bytes of the part in flight, written to a temporary file while they also stream to S3, so
+ * that a body cut short loses none: they are then sent again as a part (or the tail) of their
+ * own. The file is read only in that case. (Held in memory instead, the chunks kept the process
+ * 40–50 MiB larger for one upload and made V8 collect more often.)
  */
-export interface Spool {
-  /** Bytes appended so far. */
-  readonly length: number;
-  append(chunk: Buffer): Promise<void>;
-  /** Everything appended, from the first byte. */
-  reader(): Readable;
-  discard(): Promise<void>;
-}
+/** Socket reads come in 64 KiB; the file is written 1 MiB at a time (a 64 KiB write costs 2.4 times the CPU per byte). */
+const WRITE_BYTES = 1024 * 1024;
 
-class MemorySpool implements Spool {
-  private chunks: Buffer[] = [];
+export class Spool {
   length = 0;
+  /** Chunks not yet written: they go to the file together, in one writev. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
 
-  constructor(private readonly release: () => void) {}
-
-  async append(chunk: Buffer): Promise<void> {
-    this.chunks.push(chunk);
-    this.length += chunk.length;
-  }
-
-  reader(): Readable {
-    return Readable.from(this.chunks, { objectMode: false });
-  }
-
-  async discard(): Promise<void> {
-    this.chunks = [];
-    this.release();
-  }
-}
-
-class FileSpool implements Spool {
-  length = 0;
-
-  constructor(
+  private constructor(
     private readonly file: string,
     private readonly handle: FileHandle,
   ) {}
 
-  async append(chunk: Buffer): Promise<void> {
-    await this.handle.write(chunk);
-    this.length += chunk.length;
+  static async open(): Promise<Spool> {
+    const file = path.join(tmpdir(), `tus-spool-${randomUUID()}`);
+    return new Spool(file, await open(file, 'w'));
   }
 
-  reader(): Readable {
-    return createReadStream(this.file, { highWaterMark: 1024 * 1024 });
+  async append(chunk: Buffer): Promise<void> {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.length += chunk.length;
+    if (this.pendingBytes >= WRITE_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (chunks.length > 0) await this.handle.writev(chunks);
+  }
+
+  /** Everything appended, from the first byte. */
+  async reader(): Promise<Readable> {
+    await this.flush();
+    return createReadStream(this.file, { highWaterMark: WRITE_BYTES });
   }
 
   async discard(): Promise<void> {
+    this.pending = [];
     await this.handle.close().catch(() => undefined);
     await rm(this.file, { force: true });
-  }
-}
-
-/**
- * Hands out spools: in memory while the pieces held in memory stay within `memoryBytes` (the
- * chunks are kept, not copied), in a temporary file beyond, so many uploads at once cost disk
- * writes rather than memory.
- */
-export class Spools {
-  private held = 0;
-
-  constructor(private readonly memoryBytes: number) {}
-
-  async open(length: number): Promise<Spool> {
-    if (this.held + length <= this.memoryBytes) {
-      this.held += length;
-      let released = false;
-      return new MemorySpool(() => {
-        if (released) return;
-        released = true;
-        this.held -= length;
-      });
-    }
-    const file = path.join(tmpdir(), `tus-spool-${randomUUID()}`);
-    return new FileSpool(file, await open(file, 'w'));
   }
 }

@@ -71,17 +71,17 @@ function source(chunkLengths: number[]): { stream: Readable; all: Buffer } {
 }
 
 describe('StreamSlicer: consecutive slices of a body, byte for byte', () => {
-  // [case, chunk lengths of the source, slice lengths, coalesce threshold]
-  const rows: Array<[string, number[], number[], number]> = [
-    ['slices on chunk boundaries', [100, 100, 100], [100, 200], 1000],
-    ['slices inside chunks', [250, 250], [120, 260, 120], 1000],
-    ['one slice of everything', [7, 1, 300, 2], [310], 1000],
-    ['many one-byte chunks gathered', Array(500).fill(1), [200, 300], 64],
-    ['a large chunk cut into many slices', [1000], [1, 2, 3, 994], 1000],
+  // [case, chunk lengths of the source, slice lengths]
+  const rows: Array<[string, number[], number[]]> = [
+    ['slices on chunk boundaries', [100, 100, 100], [100, 200]],
+    ['slices inside chunks', [250, 250], [120, 260, 120]],
+    ['one slice of everything', [7, 1, 300, 2], [310]],
+    ['many one-byte chunks', Array(500).fill(1), [200, 300]],
+    ['a large chunk cut into many slices', [1000], [1, 2, 3, 994]],
   ];
-  test.each(rows)('%s', async (_name, chunkLengths, sliceLengths, coalesce) => {
+  test.each(rows)('%s', async (_name, chunkLengths, sliceLengths) => {
     const { stream, all } = source(chunkLengths);
-    const slicer = new StreamSlicer(stream, coalesce);
+    const slicer = new StreamSlicer(stream);
     let at = 0;
     for (const length of sliceLengths) {
       const { bytes, error } = await drain(slicer.next(length));
@@ -92,16 +92,9 @@ describe('StreamSlicer: consecutive slices of a body, byte for byte', () => {
     expect(at).toBe(all.length);
   });
 
-  test('small chunks are gathered into writes of at least the threshold (but the last)', async () => {
-    const { stream } = source(Array(100).fill(10));
-    const { chunks } = await drain(new StreamSlicer(stream, 250).next(1000));
-    // 1000 bytes in writes of ≥ 250: 4 writes, not 100.
-    expect(chunks).toBe(4);
-  });
-
   test('a body that ends early yields what came, then ShortBody with the bytes missing', async () => {
     const { stream, all } = source([100, 50]);
-    const slicer = new StreamSlicer(stream, 1000);
+    const slicer = new StreamSlicer(stream);
     const first = await drain(slicer.next(100));
     expect(first.bytes.equals(all.subarray(0, 100))).toBe(true);
     const second = await drain(slicer.next(80));
