@@ -86,6 +86,13 @@ export class ObjectReader {
     return response;
   }
 
+  /** The whole (small) object as text. */
+  async text(key: string): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.request('GET', key)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
   close(): void {
     this.agent.destroy();
   }

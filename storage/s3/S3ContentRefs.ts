@@ -1,11 +1,11 @@
 import {
   DeleteObjectCommand,
-  GetObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { ContentRecord, ContentRefs } from '../types.ts';
+import type { ObjectReader } from './ObjectReader.ts';
 import { isNotFound } from './outages.ts';
 
 const REFS_PREFIX = 'refs/';
@@ -15,6 +15,8 @@ export class S3ContentRefs implements ContentRefs {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
+    /** Reads go around the SDK: a reference is read on every dedupe hit. */
+    private readonly reader: ObjectReader,
   ) {}
 
   private key(owner: string, uploadId: string): string {
@@ -34,10 +36,7 @@ export class S3ContentRefs implements ContentRefs {
 
   async get(owner: string, uploadId: string): Promise<ContentRecord | undefined> {
     try {
-      const object = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.key(owner, uploadId) }),
-      );
-      return JSON.parse((await object.Body?.transformToString()) ?? '');
+      return JSON.parse(await this.reader.text(this.key(owner, uploadId)));
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

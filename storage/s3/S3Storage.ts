@@ -17,7 +17,6 @@ import {
   CreateBucketCommand,
   DeleteObjectsCommand,
   HeadBucketCommand,
-  HeadObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -91,7 +90,7 @@ export class S3Storage implements UploadStorage {
       cache: options.metadataCache && new MetadataCache(options.metadataCache),
       s3ClientConfig: { ...clientConfig, bucket: options.bucket },
     });
-    this.refs = new S3ContentRefs(this.client, options.bucket);
+    this.refs = new S3ContentRefs(this.client, options.bucket, this.reader);
     expireOnlyUnfinished(this.datastore);
   }
 
@@ -170,10 +169,8 @@ export class S3Storage implements UploadStorage {
 
   async contentSize(key: string): Promise<number | undefined> {
     try {
-      const head = await this.client.send(
-        new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }),
-      );
-      return head.ContentLength;
+      const { headers } = await this.reader.head(key);
+      return Number(headers['content-length']);
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
