@@ -50,6 +50,10 @@ export type S3StorageOptions = {
   metadataCache?: KvStore<MetadataValue>;
 };
 
+type ObjectFacts = { size: number; lastModified: Date; etag: string; at: number };
+const FACTS_TTL_MS = 60_000;
+const FACTS_MAX = 10_000;
+
 /** MinIO (or any S3) through @tus/s3-store: `<id>` is the finished object, `<id>.info` the state. */
 export class S3Storage implements UploadStorage {
   readonly kind = 's3';
@@ -59,6 +63,8 @@ export class S3Storage implements UploadStorage {
   private readonly client: S3Client;
   /** Downloads' GETs and HEADs, outside the SDK. */
   private readonly reader: ObjectReader;
+  /** What HEAD said of finished objects, by content key. */
+  private readonly facts = new Map<string, ObjectFacts>();
   private readonly options: S3StorageOptions;
 
   constructor(options: S3StorageOptions) {
@@ -129,17 +135,35 @@ export class S3Storage implements UploadStorage {
     });
     if (!record) return undefined;
     const key = linkedOwner(record, id) ?? id;
+    const facts = await this.factsOf(key);
+    return facts && { key, ...facts, metadata: record.metadata ?? {} };
+  }
+
+  /**
+   * Size, date and ETag of the object under a content key. A finished object is never written
+   * again, so what HEAD said is kept (briefly, and forgotten when a read finds it gone).
+   */
+  private async factsOf(key: string): Promise<ObjectFacts | undefined> {
+    const known = this.facts.get(key);
+    if (known && Date.now() - known.at < FACTS_TTL_MS) return known;
     try {
       // The object exists only once the multipart upload was completed: no parts to list.
       const { headers } = await this.reader.head(key);
       const lastModified = headers['last-modified'];
-      return {
-        key,
+      const facts: ObjectFacts = {
         size: Number(headers['content-length'] ?? 0),
         lastModified: lastModified ? new Date(lastModified) : new Date(0),
-        etag: headers.etag ?? `"${id}"`,
-        metadata: record.metadata ?? {},
+        etag: headers.etag ?? `"${key}"`,
+        at: Date.now(),
       };
+      this.facts.delete(key);
+      this.facts.set(key, facts);
+      // Oldest first: Map keeps insertion order.
+      for (const oldest of this.facts.keys()) {
+        if (this.facts.size <= FACTS_MAX) break;
+        this.facts.delete(oldest);
+      }
+      return facts;
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;
@@ -150,8 +174,17 @@ export class S3Storage implements UploadStorage {
     return this.readContent(await this.contentKeyOf(id), range, signal);
   }
 
-  readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
-    return this.reader.get(key, range ? `bytes=${range.start}-${range.end}` : undefined, signal);
+  async readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
+    try {
+      return await this.reader.get(
+        key,
+        range ? `bytes=${range.start}-${range.end}` : undefined,
+        signal,
+      );
+    } catch (error) {
+      if (isNotFound(error)) this.facts.delete(key);
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
@@ -186,6 +219,7 @@ export class S3Storage implements UploadStorage {
   }
 
   async removeContent(key: string): Promise<void> {
+    this.facts.delete(key);
     await this.client.send(
       new DeleteObjectsCommand({
         Bucket: this.options.bucket,
