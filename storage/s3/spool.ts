@@ -11,8 +11,12 @@ import type { Readable } from 'node:stream';
  * own. The file is read only in that case. (Held in memory instead, the chunks kept the process
  * 40–50 MiB larger for one upload and made V8 collect more often.)
  */
-/** Socket reads come in 64 KiB; the file is written 1 MiB at a time (a 64 KiB write costs 2.4 times the CPU per byte). */
-const WRITE_BYTES = 1024 * 1024;
+/**
+ * Socket reads come in 64 KiB; the file is written in batches of this many bytes, in one writev
+ * each (a write per 64 KiB chunk cost 2.4 times the CPU of 1 MiB writes). Larger batches saved
+ * little more and held 1 MiB per upload: 35 MiB more at 40 uploads at once.
+ */
+const WRITE_BYTES = 256 * 1024;
 
 export class Spool {
   length = 0;
