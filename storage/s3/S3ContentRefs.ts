@@ -1,12 +1,7 @@
-import {
-  DeleteObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import type { ContentRecord, ContentRefs } from '../types.ts';
-import type { ObjectReader } from './ObjectReader.ts';
 import { isNotFound } from './outages.ts';
+import type { S3Http } from './S3Http.ts';
 
 const REFS_PREFIX = 'refs/';
 
@@ -15,8 +10,8 @@ export class S3ContentRefs implements ContentRefs {
   constructor(
     private readonly client: S3Client,
     private readonly bucket: string,
-    /** Reads go around the SDK: a reference is read on every dedupe hit. */
-    private readonly reader: ObjectReader,
+    /** Reads and writes go around the SDK: one of each on every dedupe hit. */
+    private readonly http: S3Http,
   ) {}
 
   private key(owner: string, uploadId: string): string {
@@ -24,19 +19,14 @@ export class S3ContentRefs implements ContentRefs {
   }
 
   async add(owner: string, uploadId: string, record: ContentRecord): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.key(owner, uploadId),
-        Body: JSON.stringify(record),
-        ContentType: 'application/json',
-      }),
-    );
+    await this.http.put(this.key(owner, uploadId), JSON.stringify(record), {
+      'content-type': 'application/json',
+    });
   }
 
   async get(owner: string, uploadId: string): Promise<ContentRecord | undefined> {
     try {
-      return JSON.parse(await this.reader.text(this.key(owner, uploadId)));
+      return JSON.parse(await this.http.text(this.key(owner, uploadId)));
     } catch (error) {
       if (isNotFound(error)) return undefined;
       throw error;

@@ -31,9 +31,9 @@ import {
   type UploadStorage,
 } from '../types.ts';
 import { MetadataCache } from './MetadataCache.ts';
-import { ObjectReader } from './ObjectReader.ts';
 import { isNotFound, notFoundAsTus, reportOutages } from './outages.ts';
 import { S3ContentRefs } from './S3ContentRefs.ts';
+import { S3Http } from './S3Http.ts';
 import { TusS3Store } from './TusS3Store.ts';
 
 export type S3StorageOptions = {
@@ -61,8 +61,8 @@ export class S3Storage implements UploadStorage {
   readonly description: string;
   readonly refs: S3ContentRefs;
   private readonly client: S3Client;
-  /** Downloads' GETs and HEADs, outside the SDK. */
-  private readonly reader: ObjectReader;
+  /** Downloads' GETs and HEADs and the small objects, outside the SDK. */
+  private readonly reader: S3Http;
   /** What HEAD said of finished objects, by content key. */
   private readonly facts = new Map<string, ObjectFacts>();
   private readonly options: S3StorageOptions;
@@ -84,18 +84,21 @@ export class S3Storage implements UploadStorage {
     };
     this.client = new S3Client(clientConfig);
     reportOutages(this.client);
-    this.reader = new ObjectReader({
+    this.reader = new S3Http({
       endpoint: options.endpoint,
       bucket: options.bucket,
       region: options.region,
       credentials: this.client.config.credentials,
     });
-    this.datastore = new TusS3Store({
-      partSize: options.partSize,
-      expirationPeriodInMilliseconds: options.expirySeconds * 1000,
-      cache: options.metadataCache && new MetadataCache(options.metadataCache),
-      s3ClientConfig: { ...clientConfig, bucket: options.bucket },
-    });
+    this.datastore = new TusS3Store(
+      {
+        partSize: options.partSize,
+        expirationPeriodInMilliseconds: options.expirySeconds * 1000,
+        cache: options.metadataCache && new MetadataCache(options.metadataCache),
+        s3ClientConfig: { ...clientConfig, bucket: options.bucket },
+      },
+      this.reader,
+    );
     this.refs = new S3ContentRefs(this.client, options.bucket, this.reader);
     expireOnlyUnfinished(this.datastore);
   }

@@ -5,8 +5,9 @@ import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
 import { type RequestScope, requestScope } from '../requestScope.ts';
 import { linkedOwner } from '../types.ts';
-import { notFoundAsTus, reportOutages } from './outages.ts';
+import { isNotFound, notFoundAsTus, reportOutages } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
+import type { S3Http } from './S3Http.ts';
 import { Spool } from './spool.ts';
 
 /** What one write() knows while it runs: where it starts and ends, and the upload's parts. */
@@ -38,9 +39,45 @@ export class TusS3Store extends S3Store {
     return parts;
   }
 
-  constructor(options: ConstructorParameters<typeof S3Store>[0]) {
+  constructor(
+    options: ConstructorParameters<typeof S3Store>[0],
+    /** The small objects (`.info`) and the tail's HEAD, outside the SDK. */
+    private readonly http: S3Http,
+  ) {
     super(options);
     reportOutages(this.client);
+  }
+
+  /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */
+  private infoHeaders(uploadId: string, complete: 'true' | 'false'): Record<string, string> {
+    const headers: Record<string, string> = {
+      'x-amz-meta-upload-id': uploadId,
+      'x-amz-meta-tus-version': TUS_RESUMABLE,
+    };
+    const tag = this.useCompleteTag(complete);
+    if (tag) headers['x-amz-tagging'] = tag;
+    return headers;
+  }
+
+  /** As S3Store's, one small PUT; S3Store asks only whether a tail exists and how long it is. */
+  protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
+    try {
+      const { headers } = await this.http.head(this.partKey(id, true));
+      return Number(headers['content-length']);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  protected override async completeMetadata(upload: Upload): Promise<void> {
+    if (!this.shouldUseExpirationTags()) return;
+    const { 'upload-id': uploadId } = await this.getMetadata(upload.id);
+    await this.http.put(
+      this.infoKey(upload.id),
+      JSON.stringify(upload),
+      this.infoHeaders(uploadId ?? '', 'true'),
+    );
   }
 
   /**
@@ -57,7 +94,11 @@ export class TusS3Store extends S3Store {
 
   /** The record goes to the cache as it is written, so the next read needs no S3 request. */
   protected override async saveMetadata(upload: Upload, uploadId: string): Promise<void> {
-    await super.saveMetadata(upload, uploadId);
+    await this.http.put(
+      this.infoKey(upload.id),
+      JSON.stringify(upload),
+      this.infoHeaders(uploadId, 'false'),
+    );
     const value: MetadataValue = {
       'tus-version': TUS_RESUMABLE,
       'upload-id': uploadId,
@@ -83,13 +124,11 @@ export class TusS3Store extends S3Store {
       creation_date: upload.creation_date ?? new Date().toISOString(),
       storage: { type: 's3', path: owner, bucket: this.bucket },
     });
-    await this.client.putObject({
-      Bucket: this.bucket,
-      Key: this.infoKey(upload.id),
-      Body: JSON.stringify(record),
-      Tagging: this.useCompleteTag('true'),
-      Metadata: { 'upload-id': '', 'tus-version': TUS_RESUMABLE },
-    });
+    await this.http.put(
+      this.infoKey(upload.id),
+      JSON.stringify(record),
+      this.infoHeaders('', 'true'),
+    );
     await this.clearCache(upload.id);
   }
 

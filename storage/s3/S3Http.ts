@@ -39,7 +39,7 @@ class S3ReadError extends Error {
   }
 }
 
-export type ObjectReaderOptions = {
+export type S3HttpOptions = {
   endpoint: string;
   bucket: string;
   region: string;
@@ -48,18 +48,19 @@ export type ObjectReaderOptions = {
 };
 
 /**
- * GET and HEAD of objects, signed (SigV4, unsigned payload) and sent with Node's http client.
- * Downloads read through this rather than the SDK: the SDK's response stream cost about four
- * times the CPU per byte here, and its per-request work several milliseconds. Errors surface as
- * the SDK's do: 404 as NoSuchKey, no connection or a 5xx as ServiceUnavailable.
+ * GET, HEAD and small PUTs of objects, signed (SigV4, unsigned payload) and sent with Node's http
+ * client. Downloads and the small objects every upload writes go through this rather than the
+ * SDK: the SDK's response stream cost about four times the CPU per byte here, and each SDK request
+ * ~3.4 ms of CPU against ~0.4 ms for the same request sent this way. Errors surface as the SDK's
+ * do: 404 as NoSuchKey, no connection or a 5xx as ServiceUnavailable.
  */
-export class ObjectReader {
+export class S3Http {
   private readonly signer: SignatureV4;
   private readonly endpoint: URL;
   private readonly agent: http.Agent;
   private readonly send: typeof http.request;
 
-  constructor(private readonly options: ObjectReaderOptions) {
+  constructor(private readonly options: S3HttpOptions) {
     this.endpoint = new URL(options.endpoint);
     const secure = this.endpoint.protocol === 'https:';
     this.send = secure ? https.request : http.request;
@@ -93,19 +94,39 @@ export class ObjectReader {
     return Buffer.concat(chunks).toString('utf8');
   }
 
+  /** Writes a small object; `headers` adds metadata (`x-amz-meta-*`), tags, content type. */
+  async put(key: string, body: string, headers: Record<string, string> = {}): Promise<void> {
+    const bytes = Buffer.from(body);
+    const response = await this.request(
+      'PUT',
+      key,
+      undefined,
+      undefined,
+      {
+        ...headers,
+        'content-length': String(bytes.length),
+      },
+      bytes,
+    );
+    response.resume();
+  }
+
   close(): void {
     this.agent.destroy();
   }
 
   private async request(
-    method: 'GET' | 'HEAD',
+    method: 'GET' | 'HEAD' | 'PUT',
     key: string,
     range?: string,
     signal?: AbortSignal,
+    extraHeaders: Record<string, string> = {},
+    body?: Buffer,
   ): Promise<IncomingMessage> {
     const { hostname, port, protocol } = this.endpoint;
     const path = `/${encodeURIComponent(this.options.bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
     const headers: Record<string, string> = {
+      ...extraHeaders,
       host: this.endpoint.host,
       'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
     };
@@ -144,7 +165,7 @@ export class ObjectReader {
           request.destroy(Object.assign(new Error('S3 sent no answer'), { code: 'ETIMEDOUT' }));
         });
         request.once('error', reject);
-        request.end();
+        request.end(body);
       });
     } catch (error) {
       throw isUnreachable(error) ? new ServiceUnavailable('storage', error) : error;
