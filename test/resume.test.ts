@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { Upload } from 'tus-js-client';
+import { peakResidentBytes } from './harness/processProbe.ts';
 import { loggedRequest, type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { waitFor } from './harness/services.ts';
 import { openPatch } from './harness/slowPatch.ts';
@@ -125,6 +126,27 @@ describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
     expect(await offsetOf(url)).toBe(sent);
     await tusClientUpload(server.url, data, { uploadUrl: url });
     expect(await storage.storedSha256(idOf(url))).toBe(sha256(data));
+  });
+
+  // The declared length is the client's word: claiming petabytes on an upload of deferred length
+  // (no maximum configured) must cost nothing before the bytes come, and keep what came.
+  test('a PATCH declaring petabytes on a deferred-length upload keeps what it sent; the server lives', async () => {
+    storage = createTestStorage(kind);
+    const server = await start();
+    const url = await createUpload(server.url, 'deferred');
+    const data = randomContent(6 * MIB);
+    const patch = openPatch(url, 0, data, 2 ** 53 - 1);
+    await patch.read();
+    patch.req.destroy();
+    await server.waitForLog(
+      (line) => loggedRequest(line)?.method === 'PATCH' && line.uploadId === idOf(url),
+      'the cut PATCH',
+    );
+    expect(await offsetOf(url)).toBe(data.length);
+    expect(server.child.exitCode).toBeNull();
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    // Planned all at once, the 16 million pieces of such a claim took over a GiB.
+    expect(peakResidentBytes(server.pid)).toBeLessThan(300 * MIB);
   });
 
   test('SIGTERM during a PATCH persists every received byte and exits 0 within 10 s', async () => {

@@ -6,23 +6,23 @@ export type Piece = { length: number; kind: 'part' | 'tail' };
 /**
  * How a write of the bytes [start, end) is cut into S3 requests, as @tus/s3-store cuts it:
  * parts of `partSize`, and a last piece shorter than `minPartSize` kept as the incomplete tail
- * unless it ends the upload (`size`, undefined while the length is deferred).
+ * unless it ends the upload (`size`, undefined while the length is deferred). One piece at a
+ * time, as the body arrives: the declared length is the client's word, and a body that claims
+ * petabytes must cost nothing before its bytes come.
  */
-export function planPieces(
+export function* planPieces(
   start: number,
   end: number,
   size: number | undefined,
   partSize: number,
   minPartSize: number,
-): Piece[] {
-  const pieces: Piece[] = [];
+): Generator<Piece> {
   for (let at = start; at < end; ) {
     const length = Math.min(partSize, end - at);
     at += length;
     const final = size !== undefined && at === size;
-    pieces.push({ length, kind: length >= minPartSize || final ? 'part' : 'tail' });
+    yield { length, kind: length >= minPartSize || final ? 'part' : 'tail' };
   }
-  return pieces;
 }
 
 /** The body of one piece ended before its declared length: the client sent less. */

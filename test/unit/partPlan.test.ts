@@ -42,7 +42,7 @@ describe('planPieces: how a write is cut into S3 requests (parts of 8 MiB, minim
     ['deferred length, whole parts', 0, 16 * MIB, undefined, [part(8 * MIB), part(8 * MIB)]],
   ];
   test.each(rows)('%s', (_name, start, end, size, expected) => {
-    const pieces = planPieces(start, end, size, 8 * MIB, 5 * MIB);
+    const pieces = [...planPieces(start, end, size, 8 * MIB, 5 * MIB)];
     expect(pieces).toEqual(expected);
     // Every byte of the write is in exactly one piece.
     expect(pieces.reduce((sum, piece) => sum + piece.length, 0)).toBe(end - start);
@@ -69,6 +69,12 @@ function source(chunkLengths: number[]): { stream: Readable; all: Buffer } {
   );
   return { stream: Readable.from(chunks), all: Buffer.concat(chunks) };
 }
+
+test('a declared length of petabytes plans its pieces one at a time, as they are needed', () => {
+  const pieces = planPieces(0, 2 ** 52, undefined, 8 * MIB, 5 * MIB);
+  expect(pieces.next().value).toEqual(part(8 * MIB));
+  expect(pieces.next().value).toEqual(part(8 * MIB));
+});
 
 describe('StreamSlicer: consecutive slices of a body, byte for byte', () => {
   // [case, chunk lengths of the source, slice lengths]
