@@ -22,8 +22,9 @@ type WriteState = {
 const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
 
 /**
- * @tus/s3-store with linked (deduplicated) uploads, and two gaps closed: empty uploads and the
- * incomplete tail on termination.
+ * @tus/s3-store with linked (deduplicated) uploads; empty uploads and the incomplete tail on
+ * termination handled; parts streamed from the request (see uploadParts); and the small requests
+ * of every upload (`.info`, the tail's HEAD) sent through S3Http instead of the SDK.
  */
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
@@ -59,7 +60,7 @@ export class TusS3Store extends S3Store {
     return headers;
   }
 
-  /** As S3Store's, one small PUT; S3Store asks only whether a tail exists and how long it is. */
+  /** As S3Store's (a HEAD of the tail: does it exist, how long is it), sent through S3Http. */
   protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
     try {
       const { headers } = await this.http.head(this.partKey(id, true));
@@ -70,6 +71,7 @@ export class TusS3Store extends S3Store {
     }
   }
 
+  /** As S3Store's (the record again, tagged complete), sent through S3Http. */
   protected override async completeMetadata(upload: Upload): Promise<void> {
     if (!this.shouldUseExpirationTags()) return;
     const { 'upload-id': uploadId } = await this.getMetadata(upload.id);
@@ -222,9 +224,20 @@ export class TusS3Store extends S3Store {
     let uploaded = 0;
     let partNumber = currentPartNumber;
     let cut: { sent: Promise<void>; number: number; spool: Spool } | undefined;
+    let failure: unknown;
     for (const piece of pieces) {
-      const permit = await this.partUploadSemaphore.acquire();
-      const spool = await Spool.open();
+      let permit: Awaited<ReturnType<typeof this.partUploadSemaphore.acquire>> | undefined;
+      let spool: Spool;
+      try {
+        permit = await this.partUploadSemaphore.acquire();
+        spool = await Spool.open();
+      } catch (error) {
+        // No temporary file (a full disk): stop here, once the pieces in flight have settled.
+        void permit?.release();
+        failure = error;
+        break;
+      }
+      const acquired = permit;
       const abort = new AbortController();
       let sliced!: () => void;
       const slicedAll = new Promise<void>((resolve) => {
@@ -265,7 +278,7 @@ export class TusS3Store extends S3Store {
             state.parts?.push({ PartNumber: number, ETag: etag, Size: piece.length });
         })
         .finally(() => {
-          permit.release();
+          void acquired.release();
           // A cut piece keeps its spool: its bytes are sent again below.
           if (!abort.signal.aborted) void spool.discard();
         });
@@ -280,6 +293,7 @@ export class TusS3Store extends S3Store {
     }
     const results = await Promise.allSettled(inFlight);
     try {
+      if (failure) throw failure;
       for (const [index, result] of results.entries()) {
         if (result.status === 'rejected' && inFlight[index] !== cut?.sent) throw result.reason;
       }
