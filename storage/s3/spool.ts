@@ -31,7 +31,8 @@ export class Spool {
 
   static async open(): Promise<Spool> {
     const file = path.join(tmpdir(), `tus-spool-${randomUUID()}`);
-    return new Spool(file, await open(file, 'w'));
+    // Upload bytes: readable by this user only, whatever the umask.
+    return new Spool(file, await open(file, 'w', 0o600));
   }
 
   async append(chunk: Buffer): Promise<void> {
