@@ -4,7 +4,7 @@ import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, Provider, SourceData } from '@smithy/types';
 import { ServiceUnavailable } from '../types.ts';
-import { isUnreachable } from './outages.ts';
+import { isNotFound, isUnreachable } from './outages.ts';
 
 const ANSWER_TIMEOUT_MS = 5000;
 
@@ -85,6 +85,16 @@ export class S3Http {
     const response = await this.request('HEAD', key);
     response.resume();
     return response;
+  }
+
+  /** The object's length, or undefined when there is no such object. */
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return Number((await this.head(key)).headers['content-length']);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   /** The whole (small) object as text. */

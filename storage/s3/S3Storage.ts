@@ -62,7 +62,7 @@ export class S3Storage implements UploadStorage {
   readonly refs: S3ContentRefs;
   private readonly client: S3Client;
   /** Downloads' GETs and HEADs and the small objects, outside the SDK. */
-  private readonly reader: S3Http;
+  private readonly http: S3Http;
   /** What HEAD said of finished objects, by content key. */
   private readonly facts = new Map<string, ObjectFacts>();
   private readonly options: S3StorageOptions;
@@ -84,7 +84,7 @@ export class S3Storage implements UploadStorage {
     };
     this.client = new S3Client(clientConfig);
     reportOutages(this.client);
-    this.reader = new S3Http({
+    this.http = new S3Http({
       endpoint: options.endpoint,
       bucket: options.bucket,
       region: options.region,
@@ -97,9 +97,9 @@ export class S3Storage implements UploadStorage {
         cache: options.metadataCache && new MetadataCache(options.metadataCache),
         s3ClientConfig: { ...clientConfig, bucket: options.bucket },
       },
-      this.reader,
+      this.http,
     );
-    this.refs = new S3ContentRefs(this.client, options.bucket, this.reader);
+    this.refs = new S3ContentRefs(this.client, options.bucket, this.http);
     expireOnlyUnfinished(this.datastore);
   }
 
@@ -151,7 +151,7 @@ export class S3Storage implements UploadStorage {
     if (known && Date.now() - known.at < FACTS_TTL_MS) return known;
     try {
       // The object exists only once the multipart upload was completed: no parts to list.
-      const { headers } = await this.reader.head(key);
+      const { headers } = await this.http.head(key);
       const lastModified = headers['last-modified'];
       const facts: ObjectFacts = {
         size: Number(headers['content-length'] ?? 0),
@@ -179,7 +179,7 @@ export class S3Storage implements UploadStorage {
 
   async readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
     try {
-      return await this.reader.get(
+      return await this.http.get(
         key,
         range ? `bytes=${range.start}-${range.end}` : undefined,
         signal,
@@ -192,7 +192,7 @@ export class S3Storage implements UploadStorage {
 
   async close(): Promise<void> {
     this.client.destroy();
-    this.reader.close();
+    this.http.close();
   }
 
   recordOf(id: string): Promise<Upload> {
@@ -203,14 +203,8 @@ export class S3Storage implements UploadStorage {
     return this.datastore.contentKeyOf(id);
   }
 
-  async contentSize(key: string): Promise<number | undefined> {
-    try {
-      const { headers } = await this.reader.head(key);
-      return Number(headers['content-length']);
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  contentSize(key: string): Promise<number | undefined> {
+    return this.http.size(key);
   }
 
   createLinked(upload: Upload, owner: string): Promise<void> {

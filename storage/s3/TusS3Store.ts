@@ -5,7 +5,7 @@ import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
 import { type RequestScope, requestScope } from '../requestScope.ts';
 import { linkedOwner } from '../types.ts';
-import { isNotFound, notFoundAsTus, reportOutages } from './outages.ts';
+import { notFoundAsTus, reportOutages } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 import { Spool } from './spool.ts';
@@ -61,14 +61,8 @@ export class TusS3Store extends S3Store {
   }
 
   /** As S3Store's (a HEAD of the tail: does it exist, how long is it), sent through S3Http. */
-  protected override async getIncompletePartSize(id: string): Promise<number | undefined> {
-    try {
-      const { headers } = await this.http.head(this.partKey(id, true));
-      return Number(headers['content-length']);
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  protected override getIncompletePartSize(id: string): Promise<number | undefined> {
+    return this.http.size(this.partKey(id, true));
   }
 
   /** As S3Store's (the record again, tagged complete), sent through S3Http. */
