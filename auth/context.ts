@@ -6,6 +6,8 @@ type RequestFacts = {
   owner?: string;
   /** A creation answered with a dedupe challenge carries it in its record and its answer. */
   challenge?: string;
+  /** What the upload is in a concatenation (`partial`, `final;<ids>`), kept with its record. */
+  concat?: string;
   /** The request came with a valid signed download link instead of a token. */
   viaLink?: boolean;
 };
@@ -33,6 +35,7 @@ export function factsOf(req: IncomingMessage | object): RequestFacts {
 /** Metadata keys the server keeps with an upload for itself; never taken from, or shown to, clients. */
 export const OWNER_KEY = 'tus-owner';
 export const CHALLENGE_KEY = 'tus-challenge';
+export const CONCAT_KEY = 'tus-concat';
 const RESERVED_PREFIX = 'tus-';
 
 function isReservedKey(key: string): boolean {
@@ -44,12 +47,13 @@ export function stampMetadata(
   metadata: Record<string, string | null> | undefined,
   req: object,
 ): Record<string, string | null> {
-  const { owner, challenge } = factsOf(req);
+  const { owner, challenge, concat } = factsOf(req);
   const stamped = Object.fromEntries(
     Object.entries(metadata ?? {}).filter(([key]) => !isReservedKey(key)),
   );
   if (owner) stamped[OWNER_KEY] = owner;
   if (challenge) stamped[CHALLENGE_KEY] = challenge;
+  if (concat) stamped[CONCAT_KEY] = concat;
   return stamped;
 }
 

@@ -197,6 +197,16 @@ export class Dedupe {
     }
   }
 
+  /** A partial upload of a concatenation: its bytes pass unhashed (its final is hashed). */
+  skipHashing(id: string): void {
+    this.parts.hashes.skip(id);
+  }
+
+  /** Drops what this instance keeps for an upload that will not be indexed (a finished partial). */
+  forget(id: string): void {
+    this.parts.hashes.delete(id);
+  }
+
   /**
    * Hashes the bytes of a write as they pass to storage, continuing this instance's hasher when
    * the write starts where it stopped. Without one the bytes pass unhashed, and the digest is
@@ -209,6 +219,7 @@ export class Dedupe {
     write: (stream: Readable) => Promise<number>,
   ): Promise<number> {
     const { hashes } = this.parts;
+    if (hashes.isSkipped(id)) return write(src);
     const hasher =
       offset === 0 ? (hashes.take(id, 0) ?? new ContentHasher()) : hashes.take(id, offset);
     if (!hasher) return write(src);

@@ -40,7 +40,8 @@ export class ContentHasher {
  * is read back once when it finishes.
  */
 export class InProgressHashes {
-  private readonly hashers = new Map<string, { hasher: ContentHasher; touched: number }>();
+  /** An entry without a hasher marks an upload whose bytes are not hashed (skip). */
+  private readonly hashers = new Map<string, { hasher?: ContentHasher; touched: number }>();
 
   constructor(
     private readonly maxEntries = 10_000,
@@ -51,10 +52,20 @@ export class InProgressHashes {
   take(id: string, offset: number): ContentHasher | undefined {
     const entry = this.hashers.get(id);
     this.hashers.delete(id);
-    return entry && entry.hasher.offset === offset ? entry.hasher : undefined;
+    return entry?.hasher && entry.hasher.offset === offset ? entry.hasher : undefined;
   }
 
-  put(id: string, hasher: ContentHasher): void {
+  /** Marks an upload whose writes pass unhashed, until it is deleted (or evicted). */
+  skip(id: string): void {
+    this.put(id, undefined);
+  }
+
+  isSkipped(id: string): boolean {
+    const entry = this.hashers.get(id);
+    return entry !== undefined && entry.hasher === undefined;
+  }
+
+  put(id: string, hasher: ContentHasher | undefined): void {
     this.hashers.delete(id);
     this.hashers.set(id, { hasher, touched: Date.now() });
     // Oldest first: Map keeps insertion order, and put() re-inserts.

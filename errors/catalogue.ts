@@ -1,4 +1,4 @@
-import { ERRORS as TUS_ERRORS } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, TUS_RESUMABLE } from '@tus/utils';
 import { ServiceUnavailable } from '../storage/types.ts';
 
 /** One answer the server can fail with: its status and its message, ending in a newline. */
@@ -48,6 +48,52 @@ export const ERRORS = {
   SHA256_AND_MD5_MISMATCH: {
     status_code: 460,
     body: 'Checksum Mismatch: the received bytes do not match the sha256 and md5 in Upload-Metadata\n',
+  },
+  // The checksum extension: Upload-Checksum on a PATCH (or a creation with upload).
+  CHECKSUM_ALGORITHM_UNSUPPORTED: {
+    status_code: 400,
+    body: 'Upload-Checksum algorithm must be one of sha1, md5, sha256, sha512\n',
+  },
+  INVALID_UPLOAD_CHECKSUM: {
+    status_code: 400,
+    body: 'Upload-Checksum must be "<algorithm> <Base64 digest>"\n',
+  },
+  CHECKSUM_MISMATCH: {
+    status_code: 460,
+    body: 'Checksum Mismatch: the request body does not match its Upload-Checksum; nothing was stored\n',
+  },
+  CHECKSUM_BODY_INCOMPLETE: {
+    status_code: 400,
+    body: 'the request body ended before its Content-Length; nothing was stored\n',
+  },
+  // The concatenation extension: Upload-Concat on a creation.
+  INVALID_UPLOAD_CONCAT: {
+    status_code: 400,
+    body: 'Upload-Concat must be "partial" or "final;" followed by the URLs of 1 to 1000 partial uploads\n',
+  },
+  CONCAT_FINAL_WITH_LENGTH: {
+    status_code: 400,
+    body: "a final upload must not carry Upload-Length or Upload-Defer-Length: its length is its partial uploads'\n",
+  },
+  CONCAT_PARTIAL_UNKNOWN: {
+    status_code: 400,
+    body: 'Upload-Concat names an upload that does not exist (or is not yours)\n',
+  },
+  CONCAT_NOT_PARTIAL: {
+    status_code: 400,
+    body: 'Upload-Concat names an upload that was not created with Upload-Concat: partial\n',
+  },
+  CONCAT_PARTIAL_UNFINISHED: {
+    status_code: 400,
+    body: 'Upload-Concat names a partial upload that is not finished; finish it first\n',
+  },
+  CONCAT_PARTIAL_REPEATED: {
+    status_code: 400,
+    body: 'Upload-Concat names the same partial upload twice\n',
+  },
+  CONCAT_FINAL_PATCH: {
+    status_code: 403,
+    body: 'a final upload is made of its partial uploads and takes no PATCH\n',
   },
   // Retryable: the client is told when to come back (retryAfterOf).
   UPLOAD_LOCKED: {
@@ -134,4 +180,28 @@ export function sendJsonError(
     .status(entry.status_code)
     .set({ ...retryHeaders(entry.status_code), ...headers })
     .json(jsonError(entry));
+}
+
+/** The part of an HTTP response (Express's) that a tus error is sent through. */
+type TusErrorResponse = {
+  status(code: number): TusErrorResponse;
+  set(headers: Record<string, string>): TusErrorResponse;
+  send(body: string): unknown;
+};
+
+/** Sends an entry the way tus answers errors: its text, with Tus-Resumable and any Retry-After. */
+export function sendTusError(
+  res: TusErrorResponse,
+  entry: ErrorEntry,
+  headers: Record<string, string> = {},
+): void {
+  res
+    .status(entry.status_code)
+    .set({
+      ...retryHeaders(entry.status_code),
+      ...headers,
+      'Tus-Resumable': TUS_RESUMABLE,
+      'Content-Type': 'text/plain; charset=utf-8',
+    })
+    .send(entry.body);
 }

@@ -43,6 +43,25 @@ install_minio() {
   fi
 }
 
+# The tuspy suite drives the Python tus client from a venv of its own, pinned in
+# test/requirements.txt; a copy of that file in the venv says what it holds.
+TUSPY_VENV=.cache/tuspy-venv
+install_tuspy() {
+  cmp -s test/requirements.txt "$TUSPY_VENV/requirements.txt" && return
+  echo "test: installing tuspy into $TUSPY_VENV (pip install -r test/requirements.txt)"
+  rm -rf "$TUSPY_VENV"
+  if ! python3 -m venv "$TUSPY_VENV" >/dev/null 2>&1; then
+    # Debian's python3 leaves venv (ensurepip) to a package of its own.
+    echo "test: installing python3-venv from Debian's packages"
+    rm -rf "$TUSPY_VENV"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$TUSPY_VENV"
+  fi
+  "$TUSPY_VENV/bin/pip" install -q --disable-pip-version-check -r test/requirements.txt
+  cp test/requirements.txt "$TUSPY_VENV/requirements.txt"
+}
+
 if docker_engine; then
   echo "test: Docker engine found; MinIO and Redis run in containers"
 else
@@ -51,6 +70,7 @@ else
   install_minio
 fi
 install_chromium
+install_tuspy
 
 npm run lint
 npm run typecheck

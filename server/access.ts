@@ -3,11 +3,16 @@ import type { Logger } from 'pino';
 import { factsOf, OWNER_KEY } from '../auth/context.ts';
 import type { LinkSigner } from '../auth/links.ts';
 import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
-import { ERRORS, type ErrorEntry, outageOf, sendJsonError } from '../errors/catalogue.ts';
+import {
+  ERRORS,
+  type ErrorEntry,
+  outageOf,
+  sendJsonError,
+  sendTusError,
+} from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { isDownloadRequest } from './requests.ts';
-import { sendTusError } from './tusGuards.ts';
 
 type AccessParts = {
   /** Undefined when auth is off: every request is anonymous and no upload has an owner. */

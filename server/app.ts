@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { EVENTS, type Server as TusServer, type Upload } from '@tus/server';
 import express, {
   type Express,
@@ -10,6 +11,8 @@ import express, {
 import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { factsOf, publicMetadataHeader } from '../auth/context.ts';
+import { verifiedBodyOf } from '../checksum/routes.ts';
+import { CHECKSUM_ALGORITHMS } from '../checksum/uploadChecksum.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
 import { declaredLength, inRequestScope } from '../storage/requestScope.ts';
@@ -39,15 +42,45 @@ export type AppParts = {
   trustProxy: boolean;
   /** The upload page at / and its assets. */
   uploadPage?: RequestHandler;
+  /**
+   * The concatenation extension: creations with Upload-Concat (final ones answered there),
+   * the 403 for a PATCH of a final upload, and the Upload-Concat of a tus HEAD answer.
+   */
+  concat: {
+    creation: RequestHandler;
+    patch: RequestHandler;
+    headerOf(req: Request, metadataHeader: string): string | undefined;
+  };
+  /** The checksum extension: a body with Upload-Checksum is verified before tus sees it. */
+  checksum: RequestHandler;
 };
 
+/** Tus-Checksum-Algorithm of the checksum extension. */
+const CHECKSUM_ALGORITHM_HEADER = CHECKSUM_ALGORITHMS.join(',');
+
 /** What tus answers, completed where @tus/server leaves something out. */
-function completeTusResponse(req: Request, response: globalThis.Response): void {
+function completeTusResponse(
+  req: Request,
+  response: globalThis.Response,
+  concatHeaderOf: AppParts['concat']['headerOf'],
+): void {
   const { headers, status } = response;
   const { method } = req;
-  // The server's own metadata (owner, challenge) stays with the server.
   const metadata = headers.get('upload-metadata');
-  if (metadata !== null) headers.set('Upload-Metadata', publicMetadataHeader(metadata));
+  if (metadata !== null) {
+    // The Server MUST include the Upload-Concat header in HEAD responses of partial and final
+    // uploads; it is kept with the server's own metadata.
+    const concat = concatHeaderOf(req, metadata);
+    if (concat) headers.set('Upload-Concat', concat);
+    // The server's own metadata (owner, challenge, concatenation) stays with the server.
+    headers.set('Upload-Metadata', publicMetadataHeader(metadata));
+  }
+  const extensions = headers.get('tus-extension');
+  if (extensions !== null) {
+    // @tus/server looks for concatenation under a misspelled name; clients read it spelled right.
+    headers.set('Tus-Extension', extensions.replace('concatentation', 'concatenation'));
+    headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHM_HEADER);
+  }
   const { challenge } = factsOf(req);
   if (method === 'POST' && status === 201 && challenge) {
     headers.set('Upload-Dedupe-Challenge', challenge);
@@ -88,6 +121,8 @@ export function createApp({
   links,
   proof,
   trustProxy,
+  concat,
+  checksum,
 }: AppParts): Express {
   tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
     const nodeReq = req.runtime?.node?.req;
@@ -153,19 +188,23 @@ export function createApp({
   });
   const handleTus = async (req: express.Request, res: express.Response) => {
     const request = new NodeRequest({ req, res });
+    // A body with Upload-Checksum was read and verified already: tus reads it from its spool.
+    const verified = verifiedBodyOf(req);
     if (req.method === 'PATCH' || req.method === 'POST') {
-      Object.defineProperty(request, 'body', { value: bodyStreamOf(req) });
+      const body = verified
+        ? (Readable.toWeb(await verified.open()) as ReadableStream<Uint8Array>)
+        : bodyStreamOf(req);
+      Object.defineProperty(request, 'body', { value: body });
     }
     // Storage learns the body's declared length, so it can stream parts without spooling them.
-    const response = await inRequestScope(declaredLength(req.get('content-length')), () =>
-      tus.handleWeb(request),
-    );
-    completeTusResponse(req, response);
+    const length = verified ? verified.length : declaredLength(req.get('content-length'));
+    const response = await inRequestScope(length, () => tus.handleWeb(request));
+    completeTusResponse(req, response, concat.headerOf);
     await sendNodeResponse(res, response);
   };
   const pass: RequestHandler = (_req, _res, next) => next();
-  app.all('/files', tusGuards, beforeTus?.creation ?? pass, handleTus);
-  app.all('/files/:id', tusGuards, beforeTus?.upload ?? pass, handleTus);
+  app.all('/files', tusGuards, concat.creation, beforeTus?.creation ?? pass, checksum, handleTus);
+  app.all('/files/:id', tusGuards, concat.patch, beforeTus?.upload ?? pass, checksum, handleTus);
 
   app.use((_req, res) => {
     sendJsonError(res, ERRORS.NOT_FOUND);

@@ -9,6 +9,9 @@ import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { LinkSigner } from '../auth/links.ts';
 import { createTokenVerifier } from '../auth/tokens.ts';
+import { checksumVerification } from '../checksum/routes.ts';
+import { Concatenation } from '../concat/Concatenation.ts';
+import { concatCreation, concatHeaderOf, finalUploadPatch } from '../concat/routes.ts';
 import { MemoryContentIndex, RedisContentIndex } from '../dedupe/contentIndex.ts';
 import { Dedupe } from '../dedupe/Dedupe.ts';
 import { DedupeStore } from '../dedupe/DedupeStore.ts';
@@ -104,16 +107,22 @@ export function compose(config: Config, logger: Logger): Composition {
   );
   const routeParts = { dedupe, storage, logger, maxSize: config.maxUploadSize, urlFor };
 
+  // Termination is reference-aware even with dedupe off, so shared bytes are never lost.
+  const datastore = new DedupeStore(storage.datastore, dedupe, config.dedupe);
+  // Partial uploads are tus's to create: @tus/server lets Upload-Concat through only when the
+  // store lists the extension, under its (misspelled) name; final uploads are answered before
+  // tus (concat/). Checksums are verified before tus (checksum/).
+  datastore.extensions = [...datastore.extensions, 'concatentation', 'checksum'];
+  const hooks = createHooks(config.dedupe ? dedupe : undefined);
   const tus = new TusServer({
     path: '/files',
-    // Termination is reference-aware even with dedupe off, so shared bytes are never lost.
-    datastore: new DedupeStore(storage.datastore, dedupe, config.dedupe),
+    datastore,
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,
     allowedHeaders: ALLOWED_REQUEST_HEADERS,
     generateUrl: (req, { path, id }) => urlFor((name) => req.headers.get(name), `${path}/${id}`),
-    ...createHooks(config.dedupe ? dedupe : undefined),
+    ...hooks,
     onResponseError(req, error) {
       const uploadId = uploadIdIn(req.url);
       // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
@@ -130,6 +139,19 @@ export function compose(config: Config, logger: Logger): Composition {
     },
   });
 
+  const concatParts = {
+    concatenation: new Concatenation({
+      storage,
+      remove: (id) => datastore.remove(id),
+      locker,
+      hooks,
+      maxSize: config.maxUploadSize,
+      logger,
+    }),
+    storage,
+    logger,
+    urlFor,
+  };
   const app = createApp({
     tus,
     logger,
@@ -150,6 +172,12 @@ export function compose(config: Config, logger: Logger): Composition {
     links: createLinkRoute({ links, storage, urlFor, logger }),
     proof: config.dedupe ? dedupeProof(routeParts) : undefined,
     trustProxy: config.trustProxy,
+    concat: {
+      creation: concatCreation(concatParts),
+      patch: finalUploadPatch(concatParts),
+      headerOf: concatHeaderOf(urlFor),
+    },
+    checksum: checksumVerification({ storage, maxSize: config.maxUploadSize, logger }),
   });
   let sweep: ExpirySweep | undefined;
 

@@ -10,6 +10,8 @@ const EXPOSED = [
   'Upload-Defer-Length',
   'Upload-Expires',
   'Upload-Dedupe-Challenge',
+  'Upload-Concat',
+  'Tus-Checksum-Algorithm',
   'Tus-Resumable',
   'Tus-Version',
   'Tus-Extension',
@@ -24,7 +26,13 @@ const EXPOSED = [
 ].join(', ');
 
 /** Request headers a browser page may send beyond the safelisted ones (preflights). */
-export const ALLOWED_REQUEST_HEADERS = ['Range', 'If-Range', 'If-Match', 'If-None-Match'];
+export const ALLOWED_REQUEST_HEADERS = [
+  'Range',
+  'If-Range',
+  'If-Match',
+  'If-None-Match',
+  'Upload-Checksum',
+];
 
 function appendVary(res: Response, field: string): void {
   const vary = String(res.getHeader('Vary') ?? '');

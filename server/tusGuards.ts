@@ -1,6 +1,6 @@
 import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
-import { ERRORS, type ErrorEntry, retryHeaders } from '../errors/catalogue.ts';
+import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 
 const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -51,23 +51,6 @@ export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
 /** False only for a whole number too large to hold exactly; other malformations are tus's to answer. */
 function safeCount(value: string | undefined): boolean {
   return value === undefined || !/^\d+$/.test(value) || Number.isSafeInteger(Number(value));
-}
-
-/** Sends an entry the way tus answers errors: its text, with Tus-Resumable and any Retry-After. */
-export function sendTusError(
-  res: Response,
-  entry: ErrorEntry,
-  headers: Record<string, string> = {},
-): void {
-  res
-    .status(entry.status_code)
-    .set({
-      ...retryHeaders(entry.status_code),
-      ...headers,
-      'Tus-Resumable': TUS_RESUMABLE,
-      'Content-Type': 'text/plain; charset=utf-8',
-    })
-    .send(entry.body);
 }
 
 /** Express middleware running checkTusRequest before the tus handler. */

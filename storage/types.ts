@@ -39,6 +39,9 @@ export interface ContentRefs {
   all(): AsyncIterable<{ owner: string; uploadId: string; record: ContentRecord }>;
 }
 
+/** Stored bytes an upload is made of (concatenation): a content key and its length. */
+export type ContentSource = { key: string; size: number };
+
 /** An inclusive byte range, as HTTP ranges are written. */
 export type ByteRange = { start: number; end: number };
 
@@ -80,6 +83,12 @@ export interface UploadStorage {
   removeRecord(id: string): Promise<void>;
   /** Deletes the bytes stored under a content key. */
   removeContent(key: string): Promise<void>;
+
+  /**
+   * Creates `upload` (its size the sum of the sources') finished, its bytes those of `sources`
+   * in order; on failure nothing of it is left. The sources stay as they are.
+   */
+  concatenate(upload: Upload, sources: ContentSource[]): Promise<void>;
 }
 
 /** A storage failure that start-up reports as one line, without a stack trace. */

@@ -9,13 +9,15 @@
  *   with their digests (JSON), so shared bytes go only with their last reference.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { access, constants, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
 import { Upload } from '@tus/utils';
 import {
   type ByteRange,
+  type ContentSource,
   expireOnlyUnfinished,
   linkedOwner,
   StorageError,
@@ -117,6 +119,26 @@ export class FileStorage implements UploadStorage {
 
   async removeContent(key: string): Promise<void> {
     await rm(this.contentPath(key), { force: true });
+  }
+
+  /** The final upload's file is its sources' files, streamed one after another. */
+  async concatenate(upload: Upload, sources: ContentSource[]): Promise<void> {
+    await this.datastore.create(upload);
+    try {
+      const out = createWriteStream(this.contentPath(upload.id), { flags: 'a' });
+      for (const { key } of sources) {
+        await pipeline(createReadStream(this.contentPath(key)), out, { end: false });
+      }
+      out.end();
+      await finished(out);
+      const written = (await stat(this.contentPath(upload.id))).size;
+      if (written !== upload.size) {
+        throw new StorageError(`concatenation wrote ${written} of ${upload.size} bytes`);
+      }
+    } catch (error) {
+      await this.datastore.remove(upload.id).catch(() => undefined);
+      throw error;
+    }
   }
 
   private contentPath(id: string): string {

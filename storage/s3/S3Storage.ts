@@ -24,6 +24,7 @@ import type { MetadataValue } from '@tus/s3-store';
 import type { KvStore, Upload } from '@tus/utils';
 import {
   type ByteRange,
+  type ContentSource,
   expireOnlyUnfinished,
   linkedOwner,
   StorageError,
@@ -223,6 +224,10 @@ export class S3Storage implements UploadStorage {
         Delete: { Objects: [{ Key: key }, { Key: `${key}.part` }] },
       }),
     );
+  }
+
+  concatenate(upload: Upload, sources: ContentSource[]): Promise<void> {
+    return this.datastore.concatenate(upload, sources);
   }
 
   /** Turns an SDK error into one line a person running the server can act on. */

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
-import { Spool } from '../../storage/s3/spool.ts';
+import { Spool } from '../../storage/spool.ts';
 
 const bytes = (length: number, seed: number) =>
   Buffer.from(Array.from({ length }, (_, i) => (i * 31 + seed) % 256));

@@ -1,0 +1,113 @@
+import { type Lock, type Locker, Uid, Upload } from '@tus/utils';
+import type { Logger } from 'pino';
+import { factsOf, OWNER_KEY } from '../auth/context.ts';
+import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import type { ContentSource, UploadStorage } from '../storage/types.ts';
+import { concatOf, storedConcat } from './header.ts';
+
+/** The lifecycle callbacks every creation runs through (hooks/): validation, owner, dedupe. */
+type CreationHooks = {
+  onUploadCreate(req: object, upload: Upload): Promise<{ metadata?: Upload['metadata'] }>;
+  onUploadFinish(req: object, upload: Upload): Promise<object>;
+};
+
+export type ConcatenationParts = {
+  storage: UploadStorage;
+  /** The tus DataStore (reference-aware termination): partials are removed through it. */
+  remove(id: string): Promise<void>;
+  locker: Locker;
+  hooks: CreationHooks;
+  /** MAX_UPLOAD_SIZE; 0 = unlimited. */
+  maxSize: number;
+  logger: Logger;
+};
+
+/** A request of the concatenation that cannot go on: its answer. */
+export class ConcatRefused extends Error {
+  constructor(readonly entry: ErrorEntry) {
+    super(entry.body.trimEnd());
+  }
+}
+
+/**
+ * The final upload of the concatenation extension: a new upload whose bytes are those of its
+ * partial uploads, in the order named, made inside storage (S3 copies parts itself). The
+ * partials are removed once the final exists; the final is then finished like any upload
+ * (dedupe, hooks).
+ */
+export class Concatenation {
+  constructor(private readonly parts: ConcatenationParts) {}
+
+  /** Creates the final upload of `ids` for the request's owner, with `metadata`. */
+  async createFinal(req: object, ids: string[], metadata: Upload['metadata']): Promise<Upload> {
+    const { storage, hooks, logger } = this.parts;
+    const upload = new Upload({ id: Uid.rand(), offset: 0, metadata });
+    factsOf(req).concat = storedConcat({ kind: 'final', ids });
+    const created = await hooks.onUploadCreate(req, upload);
+    if (created.metadata) upload.metadata = created.metadata;
+
+    // Every partial and the final are locked (in one order, so two finals cannot deadlock):
+    // no PATCH, termination or other final touches them while the bytes are put together.
+    const locks = await this.lockAll([...ids].sort().concat(upload.id));
+    try {
+      const sources = await this.sourcesOf(ids, factsOf(req).owner);
+      upload.size = sources.reduce((sum, { size }) => sum + size, 0);
+      const { maxSize } = this.parts;
+      if (maxSize > 0 && upload.size > maxSize)
+        throw new ConcatRefused(ERRORS.ERR_MAX_SIZE_EXCEEDED);
+      await storage.concatenate(upload, sources);
+      upload.offset = upload.size;
+      // The partials' bytes now live in the final: they are removed (README, concatenation).
+      for (const id of ids) await this.parts.remove(id);
+    } finally {
+      await Promise.all(locks.map((lock) => lock.unlock().catch(() => undefined)));
+    }
+    logger.info(
+      { uploadId: upload.id, partials: ids.length, size: upload.size },
+      'concatenation: final upload created',
+    );
+    await hooks.onUploadFinish(req, upload);
+    return upload;
+  }
+
+  private async lockAll(ids: string[]): Promise<Lock[]> {
+    const locks: Lock[] = [];
+    try {
+      for (const id of ids) {
+        const lock = this.parts.locker.newLock(id);
+        // A holder asked to let go (a PATCH draining at shutdown) is waited for; this work is short.
+        await lock.lock(new AbortController().signal, () => undefined);
+        locks.push(lock);
+      }
+      return locks;
+    } catch (error) {
+      await Promise.all(locks.map((lock) => lock.unlock().catch(() => undefined)));
+      throw error;
+    }
+  }
+
+  /** Each partial's stored bytes, once it is known to be a finished partial of this owner. */
+  private async sourcesOf(ids: string[], owner: string | undefined): Promise<ContentSource[]> {
+    const { storage } = this.parts;
+    const sources: ContentSource[] = [];
+    for (const id of ids) {
+      const record = await storage.recordOf(id).catch((error: { status_code?: number }) => {
+        if (error.status_code === 404) return undefined;
+        throw error;
+      });
+      // Another owner's upload does not exist for this one, as everywhere else.
+      if (!record || record.metadata?.[OWNER_KEY] !== owner) {
+        throw new ConcatRefused(ERRORS.CONCAT_PARTIAL_UNKNOWN);
+      }
+      if (concatOf(record.metadata)?.kind !== 'partial') {
+        throw new ConcatRefused(ERRORS.CONCAT_NOT_PARTIAL);
+      }
+      const content = await storage.stat(id);
+      if (!content || content.size !== record.size) {
+        throw new ConcatRefused(ERRORS.CONCAT_PARTIAL_UNFINISHED);
+      }
+      sources.push({ key: content.key, size: content.size });
+    }
+    return sources;
+  }
+}

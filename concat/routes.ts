@@ -1,0 +1,120 @@
+import { Metadata, ERRORS as TUS_ERRORS, TUS_RESUMABLE, type Upload } from '@tus/utils';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { factsOf } from '../auth/context.ts';
+import {
+  ERRORS,
+  type ErrorEntry,
+  outageOf,
+  sendJsonError,
+  sendTusError,
+} from '../errors/catalogue.ts';
+import type { UploadStorage } from '../storage/types.ts';
+import { type Concatenation, ConcatRefused } from './Concatenation.ts';
+import { concatOf, parseUploadConcat, uploadConcatHeader } from './header.ts';
+
+/** Makes the absolute URL of a path from the request's headers (the server's URL builder). */
+type UrlBuilder = (header: (name: string) => string | undefined, path: string) => string;
+
+type ConcatRouteParts = {
+  concatenation: Concatenation;
+  storage: UploadStorage;
+  logger: Logger;
+  urlFor: UrlBuilder;
+};
+
+/** What a failed final creation answers: its own entry, a hook's rejection, or an outage. */
+function failureOf(error: unknown): ErrorEntry | undefined {
+  if (error instanceof ConcatRefused) return error.entry;
+  // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
+  if (error === TUS_ERRORS.ERR_LOCK_TIMEOUT) return ERRORS.UPLOAD_LOCKED;
+  const outage = outageOf(error);
+  if (outage) return outage;
+  const entry = error as Partial<ErrorEntry>;
+  if (typeof entry.status_code === 'number' && entry.status_code < 500) return entry as ErrorEntry;
+  return undefined;
+}
+
+/**
+ * POST /files with Upload-Concat (tus concatenation). `partial` is a normal creation, marked
+ * as a partial, that tus carries out; `final;<urls>` is answered here: @tus/server has no
+ * concatenation of its own.
+ */
+export function concatCreation({
+  concatenation,
+  logger,
+  urlFor,
+}: ConcatRouteParts): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get('upload-concat');
+    if (req.method !== 'POST' || header === undefined) return next();
+    const request = parseUploadConcat(header);
+    if ('status_code' in request) return sendTusError(res, request);
+    if (request.kind === 'partial') {
+      factsOf(req).concat = 'partial';
+      return next();
+    }
+    // The Client MUST NOT include the Upload-Length header in the final upload creation.
+    if (req.get('upload-length') !== undefined || req.get('upload-defer-length') !== undefined) {
+      return sendTusError(res, ERRORS.CONCAT_FINAL_WITH_LENGTH);
+    }
+    let metadata: Upload['metadata'];
+    try {
+      metadata = Metadata.parse(req.get('upload-metadata'));
+    } catch {
+      return sendTusError(res, TUS_ERRORS.INVALID_METADATA);
+    }
+    concatenation.createFinal(req, request.ids, metadata).then(
+      (upload) => {
+        res
+          .status(201)
+          .set({
+            'Tus-Resumable': TUS_RESUMABLE,
+            Location: urlFor((name) => req.get(name), `/files/${upload.id}`),
+            'Upload-Offset': String(upload.size ?? 0),
+          })
+          .end();
+      },
+      (error: unknown) => {
+        const entry = failureOf(error);
+        if (entry && entry.status_code < 500) return sendTusError(res, entry);
+        logger.error({ err: error }, entry?.body.trimEnd() ?? 'concatenation failed');
+        sendJsonError(res, entry ?? ERRORS.INTERNAL_ERROR, { 'Tus-Resumable': TUS_RESUMABLE });
+      },
+    );
+  };
+}
+
+/**
+ * PATCH /files/:id of a final upload: the Server MUST respond with the 403 Forbidden status
+ * (its bytes are its partials'). Anything else about the request is tus's to answer.
+ */
+export function finalUploadPatch({ storage }: ConcatRouteParts): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'PATCH') return next();
+    storage.recordOf(String(req.params.id)).then(
+      (record) => {
+        if (concatOf(record.metadata)?.kind === 'final') {
+          return sendTusError(res, ERRORS.CONCAT_FINAL_PATCH);
+        }
+        next();
+      },
+      () => next(),
+    );
+  };
+}
+
+/** The Upload-Concat of a tus HEAD answer, from the upload's metadata as tus sends it. */
+export function concatHeaderOf(
+  urlFor: UrlBuilder,
+): (req: Request, metadataHeader: string) => string | undefined {
+  return (req, metadataHeader) => {
+    let metadata: Upload['metadata'];
+    try {
+      metadata = Metadata.parse(metadataHeader);
+    } catch {
+      return undefined;
+    }
+    return uploadConcatHeader(metadata, (id) => urlFor((name) => req.get(name), `/files/${id}`));
+  };
+}
