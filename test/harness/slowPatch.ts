@@ -14,13 +14,14 @@ export function openPatch(
   offset: number,
   bytes: Buffer,
   declaredLength?: number,
+  extraHeaders: Record<string, string> = {},
 ): {
   req: ClientRequest;
   sent: Promise<void>;
   read(): Promise<void>;
   response: Promise<number | undefined>;
 } {
-  const headers: Record<string, string> = patchHeaders(offset);
+  const headers: Record<string, string> = { ...patchHeaders(offset), ...extraHeaders };
   if (declaredLength !== undefined) headers['Content-Length'] = String(declaredLength);
   const req = request(url, { method: 'PATCH', headers });
   const response = new Promise<number | undefined>((resolve) => {
