@@ -58,7 +58,15 @@ export class Concatenation {
       await storage.concatenate(upload, sources);
       upload.offset = upload.size;
       // The partials' bytes now live in the final: they are removed (README, concatenation).
-      for (const id of ids) await this.parts.remove(id);
+      // The final exists whatever happens here: a partial left behind is only logged.
+      for (const id of ids) {
+        await this.parts.remove(id).catch((error: Error) => {
+          logger.warn(
+            { uploadId: id, err: { message: error.message } },
+            'concatenation: a partial upload could not be removed',
+          );
+        });
+      }
     } finally {
       await Promise.all(locks.map((lock) => lock.unlock().catch(() => undefined)));
     }

@@ -65,8 +65,8 @@ export async function patch(
   });
 }
 
-export async function head(url: string) {
-  return fetch(url, { method: 'HEAD', headers: TUS });
+export async function head(url: string, headers: Record<string, string> = {}) {
+  return fetch(url, { method: 'HEAD', headers: { ...TUS, ...headers } });
 }
 
 /** The Upload-Offset a tus HEAD answers with; throws unless it answers 200 with one. */
@@ -110,8 +110,11 @@ export function uploadUrlOn(server: { url: string }, url: string): string {
  * sha256 of what a plain GET of the upload URL returns, hashed as it streams in (the body is
  * never held whole); throws unless it answers 200.
  */
-export async function downloadedSha256(url: string): Promise<string> {
-  const res = await fetch(url);
+export async function downloadedSha256(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<string> {
+  const res = await fetch(url, { headers });
   if (res.status !== 200 || !res.body) {
     throw new Error(`GET ${url} answered ${res.status}: ${await res.text()}`);
   }
