@@ -59,8 +59,10 @@ export function concatCreation({
       return sendTusError(res, ERRORS.CONCAT_FINAL_WITH_LENGTH);
     }
     let metadata: Upload['metadata'];
+    const metadataHeader = req.get('upload-metadata');
     try {
-      metadata = Metadata.parse(req.get('upload-metadata'));
+      // Upload-Metadata is optional, as in any creation.
+      metadata = metadataHeader === undefined ? undefined : Metadata.parse(metadataHeader);
     } catch {
       return sendTusError(res, TUS_ERRORS.INVALID_METADATA);
     }

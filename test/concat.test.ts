@@ -214,6 +214,29 @@ describe.each(STORAGE_KINDS)('tus concatenation on the %s configuration', (kind)
     expect((await head(bobs, bob)).headers.get('upload-offset')).toBe('5');
   });
 
+  test('a final without Upload-Metadata has none, and a malformed one is 400', async () => {
+    const urls = [await partialOf(base, randomContent(3), alice)];
+    const bad = await fetch(`${base}/files/`, {
+      method: 'POST',
+      headers: {
+        ...TUS,
+        ...alice,
+        'Upload-Concat': `final;${urls[0]}`,
+        'Upload-Metadata': 'a b c',
+      },
+    });
+    expect(bad.status).toBe(400);
+    expect((await head(urls[0] as string, alice)).status).toBe(200);
+    const res = await fetch(`${base}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, ...alice, 'Upload-Concat': `final;${urls[0]}` },
+    });
+    expect(res.status).toBe(201);
+    const state = await head(locationOf(base, res), alice);
+    expect(state.headers.get('upload-metadata') ?? '').toBe('');
+    expect(state.headers.get('upload-length')).toBe('3');
+  });
+
   test('a final of empty partials is an empty upload', async () => {
     const urls = [await partialOf(base, Buffer.alloc(0), alice)];
     urls.push(await partialOf(base, Buffer.alloc(0), alice));

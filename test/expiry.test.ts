@@ -10,7 +10,7 @@ import {
   sha256,
   type TestStorage,
 } from './harness/stack.ts';
-import { createUpload, head, idOf, patch, uploadUrlOn } from './harness/tus.ts';
+import { createUpload, head, idOf, patch, TUS, uploadUrlOn } from './harness/tus.ts';
 
 // Started by hand, not with serverOnStorage: two servers with different sweeps share the storage.
 describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
@@ -36,6 +36,17 @@ describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
     const done = randomContent(1000);
     const finished = await createUpload(lazy.url, done.length);
     expect((await patch(finished, 0, done)).status).toBe(204);
+    // A final upload is finished; a partial one that is not expires like any upload.
+    const joined = randomContent(2000);
+    const piece = await createUpload(lazy.url, joined.length, { 'Upload-Concat': 'partial' });
+    expect((await patch(piece, 0, joined)).status).toBe(204);
+    const made = await fetch(`${lazy.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Concat': `final;${piece}` },
+    });
+    expect(made.status).toBe(201);
+    const final = new URL(made.headers.get('location') ?? '', lazy.url).toString();
+    const openPartial = await createUpload(lazy.url, 100, { 'Upload-Concat': 'partial' });
     const before = await storage.inventory();
     expect(before.filter((name) => name.includes(idOf(unfinished))).length).toBeGreaterThan(0);
 
@@ -44,6 +55,8 @@ describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
     expect((await head(unfinished)).status).toBe(410);
     expect((await patch(unfinished, partial.length, Buffer.from('x'))).status).toBe(410);
     expect((await head(finished)).status).toBe(200);
+    expect((await head(final)).status).toBe(200);
+    expect((await head(openPartial)).status).toBe(410);
 
     const sweeper = await startServer({
       ...storage.env,
@@ -55,7 +68,10 @@ describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
     // it caches must go with the upload.
     expect([404, 410]).toContain((await head(uploadUrlOn(sweeper, unfinished))).status);
     await waitFor(
-      async () => (await storage.inventory()).every((name) => !name.includes(idOf(unfinished))),
+      async () =>
+        (await storage.inventory()).every(
+          (name) => !name.includes(idOf(unfinished)) && !name.includes(idOf(openPartial)),
+        ),
       'the sweep',
       15_000,
     );
@@ -64,5 +80,7 @@ describe.each(STORAGE_KINDS)('expiration on the %s configuration', (kind) => {
     expect(after.status).toBe(200);
     expect(after.headers.get('upload-offset')).toBe(String(done.length));
     expect(await storage.storedSha256(idOf(finished))).toBe(sha256(done));
+    expect((await head(uploadUrlOn(sweeper, final))).status).toBe(200);
+    expect(await storage.storedSha256(idOf(final))).toBe(sha256(joined));
   });
 });
