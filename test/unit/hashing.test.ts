@@ -336,6 +336,21 @@ describe('InProgressHashes', () => {
     }
   });
 
+  test('a skipped upload (a partial of a concatenation) has no hasher until it is deleted', () => {
+    const hashes = new InProgressHashes(10);
+    hashes.skip('p');
+    expect(hashes.isSkipped('p')).toBe(true);
+    expect(hashes.isSkipped('q')).toBe(false);
+    expect(hashes.take('p', 0)).toBeUndefined();
+    hashes.skip('p');
+    hashes.delete('p');
+    expect(hashes.isSkipped('p')).toBe(false);
+    // A hasher put later replaces the mark.
+    hashes.skip('p');
+    hashes.put('p', hasherAt(0));
+    expect(hashes.isSkipped('p')).toBe(false);
+  });
+
   describe('idle entries', () => {
     afterEach(() => {
       jest.restoreAllMocks();
