@@ -43,8 +43,6 @@ export class Concatenation {
     const { storage, hooks, logger } = this.parts;
     const upload = new Upload({ id: Uid.rand(), offset: 0, metadata });
     factsOf(req).concat = storedConcat({ kind: 'final', ids });
-    const created = await hooks.onUploadCreate(req, upload);
-    if (created.metadata) upload.metadata = created.metadata;
 
     // Every partial and the final are locked (in one order, so two finals cannot deadlock):
     // no PATCH, termination or other final touches them while the bytes are put together.
@@ -55,6 +53,9 @@ export class Concatenation {
       const { maxSize } = this.parts;
       if (maxSize > 0 && upload.size > maxSize)
         throw new ConcatRefused(ERRORS.ERR_MAX_SIZE_EXCEEDED);
+      // Like any creation, once its length is known (tusd, too, checks the partials first).
+      const created = await hooks.onUploadCreate(req, upload);
+      if (created.metadata) upload.metadata = created.metadata;
       await storage.concatenate(upload, sources);
       upload.offset = upload.size;
       // The partials' bytes now live in the final: they are removed (README, concatenation).
