@@ -9,13 +9,22 @@ export const now = (): number => performance.now();
 
 export type Timed<T> = T & { ms: number };
 
+export type TusExtras = {
+  metadata?: Record<string, string>;
+  headers?: Record<string, string>;
+  /**
+   * Above 1: tus concatenation, that many `Upload-Concat: partial` uploads of one slice each, then
+   * a final POST joining them (a Buffer is a source tus-js-client can slice in Node).
+   */
+  parallelUploads?: number;
+};
+
 /** One upload with tus-js-client; no retries, so every failure is counted, not hidden. */
 export function tusUpload(
   endpoint: string,
   data: Buffer,
   chunkSize: number,
-  metadata: Record<string, string> = {},
-  headers: Record<string, string> = {},
+  { metadata = {}, headers = {}, parallelUploads = 1 }: TusExtras = {},
 ): Promise<Timed<{ url: string }>> {
   return new Promise((resolve, reject) => {
     const started = now();
@@ -23,9 +32,14 @@ export function tusUpload(
       endpoint,
       chunkSize,
       headers,
+      parallelUploads,
       retryDelays: null,
       metadata: { filename: 'bench.bin', filetype: 'application/octet-stream', ...metadata },
-      onError: reject,
+      onError: (error) => {
+        // One partial upload failing leaves the others sending: stop them before the next run.
+        void upload.abort();
+        reject(error);
+      },
       onSuccess: () => resolve({ url: upload.url ?? '', ms: now() - started }),
     });
     upload.start();
@@ -77,6 +91,43 @@ export function httpRequest(
           if (typeof value === 'string') headers[name] = value;
         resolve({ status: res.statusCode ?? 0, bytes, headers, ms: now() - started });
       }, reject);
+    });
+    req.end();
+  });
+}
+
+/**
+ * GETs a body and compares it with `expected` as it streams in, keeping none of it: the offset
+ * of the first byte that differs (or where the body ends early or runs long), undefined if equal.
+ */
+export function httpFirstDifference(
+  url: string,
+  expected: Buffer,
+): Promise<{ status: number; difference?: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url);
+    req.once('error', reject);
+    req.once('response', async (res) => {
+      try {
+        let offset = 0;
+        let difference: number | undefined;
+        for await (const chunk of res as AsyncIterable<Buffer>) {
+          if (difference === undefined) {
+            const want = expected.subarray(offset, offset + chunk.length);
+            if (!want.equals(chunk)) {
+              let i = 0;
+              while (i < want.length && want[i] === chunk[i]) i += 1;
+              difference = offset + i;
+            }
+          }
+          offset += chunk.length;
+        }
+        if (difference === undefined && offset !== expected.length)
+          difference = Math.min(offset, expected.length);
+        resolve({ status: res.statusCode ?? 0, difference });
+      } catch (error) {
+        reject(error);
+      }
     });
     req.end();
   });

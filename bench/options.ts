@@ -1,13 +1,22 @@
 import { parseArgs } from 'node:util';
 
-const SCENARIO_IDS = ['upload', 'concurrent', 'download', 'ranges', 'dedupe-hit'] as const;
+const SCENARIO_IDS = [
+  'upload',
+  'parallel',
+  'concurrent',
+  'download',
+  'ranges',
+  'dedupe-hit',
+] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export type BenchOptions = {
   sizeMiB: number;
   runs: number;
+  parallelRuns: number;
   chunkMiB: number;
   partMiB: number;
+  parallelUploads: number;
   concurrentUploads: number;
   concurrentSizeMiB: number;
   rangeRequests: number;
@@ -26,6 +35,8 @@ const NUMBERS = {
   runs: ['BENCH_RUNS', 3, 'runs per scenario; figures are medians over runs'],
   'chunk-mib': ['BENCH_CHUNK_MIB', 64, 'tus-js-client chunkSize'],
   'part-mib': ['BENCH_PART_MIB', 8, 'S3 part size: ours, tusd and lib-storage alike'],
+  'parallel-uploads': ['BENCH_PARALLEL_UPLOADS', 4, 'tus-js-client parallelUploads (parallel)'],
+  'parallel-runs': ['BENCH_PARALLEL_RUNS', 1, 'runs of parallel (4 uploads of size-mib each)'],
   concurrent: ['BENCH_CONCURRENT', 40, 'simultaneous uploads'],
   'concurrent-size-mib': ['BENCH_CONCURRENT_SIZE_MIB', 8, 'size of each simultaneous upload'],
   ranges: ['BENCH_RANGES', 1000, 'ranged GETs per run'],
@@ -82,6 +93,8 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions | 
     runs: number('runs'),
     chunkMiB: number('chunk-mib'),
     partMiB: number('part-mib'),
+    parallelUploads: number('parallel-uploads'),
+    parallelRuns: number('parallel-runs'),
     concurrentUploads: number('concurrent'),
     concurrentSizeMiB: number('concurrent-size-mib'),
     rangeRequests: number('ranges'),

@@ -11,6 +11,7 @@ import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
 import { concurrentScenario } from './scenarios/concurrent.ts';
 import { dedupeHitScenario } from './scenarios/dedupeHit.ts';
 import { downloadScenario } from './scenarios/download.ts';
+import { parallelScenario } from './scenarios/parallel.ts';
 import { rangesScenario } from './scenarios/ranges.ts';
 import { uploadScenario } from './scenarios/upload.ts';
 import { type Stack, startStack } from './stack.ts';
@@ -25,6 +26,7 @@ const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results
 /** In this order: the upload leaves the fixture that download and ranges then read. */
 const SCENARIOS: Record<ScenarioId, Scenario> = {
   upload: uploadScenario,
+  parallel: parallelScenario,
   concurrent: concurrentScenario,
   download: downloadScenario,
   ranges: rangesScenario,
@@ -83,8 +85,12 @@ async function main(options: BenchOptions) {
   console.log(
     `\n${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB; node ${machine.node}, ${machine.tusd}, ${machine.minio}`,
   );
+  const parallelRuns =
+    options.scenarios.includes('parallel') && options.parallelRuns !== options.runs
+      ? ` (parallel upload: ${options.parallelRuns})`
+      : '';
   console.log(
-    `${options.runs} runs; figures are medians of runs, ratios medians of per-run ratios; MB = 10^6 bytes\n`,
+    `${options.runs} runs${parallelRuns}; figures are medians of runs, ratios medians of per-run ratios; MB = 10^6 bytes\n`,
   );
   console.log(formatTable(summaries));
   console.log(`\nhow each was measured:\n${formatMethods(summaries)}`);

@@ -17,6 +17,11 @@ export type ConcatenationParts = {
   remove(id: string): Promise<void>;
   locker: Locker;
   hooks: CreationHooks;
+  /**
+   * With dedupe on: hashes the sources while storage concatenates them, so the final's digest
+   * is ready when it finishes (dedupe's hashSources).
+   */
+  hashSources?: (upload: Upload, sources: ContentSource[]) => Promise<void>;
   /** MAX_UPLOAD_SIZE; 0 = unlimited. */
   maxSize: number;
   logger: Logger;
@@ -56,7 +61,10 @@ export class Concatenation {
       // Like any creation, once its length is known (tusd, too, checks the partials first).
       const created = await hooks.onUploadCreate(req, upload);
       if (created.metadata) upload.metadata = created.metadata;
-      await storage.concatenate(upload, sources);
+      await Promise.all([
+        storage.concatenate(upload, sources),
+        this.parts.hashSources?.(upload, sources),
+      ]);
       upload.offset = upload.size;
       // The partials' bytes now live in the final: they are removed (README, concatenation).
       // The final exists whatever happens here: a partial left behind is only logged.

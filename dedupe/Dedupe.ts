@@ -5,7 +5,7 @@ import { Upload } from '@tus/utils';
 import type { Logger } from 'pino';
 import { CHALLENGE_KEY, OWNER_KEY } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
-import type { ContentRecord, UploadStorage } from '../storage/types.ts';
+import type { ContentRecord, ContentSource, UploadStorage } from '../storage/types.ts';
 import { type Claims, claimsOf, type HashAlgorithm } from './claims.ts';
 import type { ContentIndex, IndexEntry, OwnedEntry } from './contentIndex.ts';
 import { ContentHasher, type InProgressHashes } from './hashing.ts';
@@ -236,6 +236,28 @@ export class Dedupe {
     // The hasher is kept only if it covers exactly what storage now holds.
     if (newOffset === hasher.offset) hashes.put(id, hasher);
     return newOffset;
+  }
+
+  /**
+   * Hashes the bytes a final upload is being made of (concatenation), read from its sources in
+   * order while storage puts them together, so that finishing it needs no second read. A failure
+   * only leaves no hasher: the final is then read back when it finishes.
+   */
+  async hashSources(upload: Upload, sources: ContentSource[]): Promise<void> {
+    const hasher = new ContentHasher({ md5: Boolean(claimsOf(upload.metadata).md5) });
+    try {
+      for (const { key } of sources) {
+        for await (const chunk of await this.parts.storage.readContent(key)) {
+          hasher.update(chunk as Buffer);
+        }
+      }
+      this.parts.hashes.put(upload.id, hasher);
+    } catch (error) {
+      this.parts.logger.warn(
+        { uploadId: upload.id, err: { message: (error as Error).message } },
+        'dedupe: hashing the partial uploads failed; the final will be read back',
+      );
+    }
   }
 
   /**

@@ -145,6 +145,9 @@ export function compose(config: Config, logger: Logger): Composition {
       remove: (id) => datastore.remove(id),
       locker,
       hooks,
+      hashSources: config.dedupe
+        ? (upload, sources) => dedupe.hashSources(upload, sources)
+        : undefined,
       maxSize: config.maxUploadSize,
       logger,
     }),

@@ -41,7 +41,7 @@ export const dedupeHitScenario: Scenario = {
     const runs: Array<Record<string, number>> = [];
     try {
       // The server indexes the digest it computed while storing these bytes.
-      await tusUpload(ours.filesUrl, known, size, {}, auth);
+      await tusUpload(ours.filesUrl, known, size, { headers: auth });
       const first = await post(hitMetadata);
       if (first.status !== 201 || first.headers['upload-offset'] !== String(size))
         throw new Error(
