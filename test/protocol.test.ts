@@ -42,6 +42,8 @@ describe.each(STORAGE_KINDS)('tus 1.0.0 protocol on the %s configuration', (kind
     expect(res.headers.get('tus-max-size')).toBe(String(MAX));
     expect(res.headers.get('tus-extension')?.split(',').sort()).toEqual(
       [
+        'checksum',
+        'concatenation',
         'creation',
         'creation-defer-length',
         'creation-with-upload',
