@@ -10,6 +10,10 @@ type RequestFacts = {
   concat?: string;
   /** The request came with a valid signed download link instead of a token. */
   viaLink?: boolean;
+  /** What the pre-create hook changed: the new upload's id and client metadata. */
+  hookChanges?: { id?: string; metadata?: Record<string, string> };
+  /** Headers a hook asked to add to this request's answer. */
+  hookHeaders?: Record<string, string>;
 };
 
 const facts = new WeakMap<object, RequestFacts>();
@@ -17,7 +21,7 @@ const facts = new WeakMap<object, RequestFacts>();
 /** @tus/server hands hooks a web Request that carries the Node request it came from. */
 type WrappedRequest = { runtime?: { node?: { req?: object } } };
 
-function nodeRequestOf(req: object): object {
+export function nodeRequestOf(req: object): object {
   return (req as WrappedRequest).runtime?.node?.req ?? req;
 }
 
@@ -38,7 +42,7 @@ export const CHALLENGE_KEY = 'tus-challenge';
 export const CONCAT_KEY = 'tus-concat';
 const RESERVED_PREFIX = 'tus-';
 
-function isReservedKey(key: string): boolean {
+export function isReservedKey(key: string): boolean {
   return key.startsWith(RESERVED_PREFIX);
 }
 
@@ -47,7 +51,9 @@ export function stampMetadata(
   metadata: Record<string, string | null> | undefined,
   req: object,
 ): Record<string, string | null> {
-  const { owner, challenge, concat } = factsOf(req);
+  const { owner, challenge, concat, hookChanges } = factsOf(req);
+  // The pre-create hook may replace the client's metadata, never the server's own keys.
+  if (hookChanges?.metadata) metadata = hookChanges.metadata;
   const stamped = Object.fromEntries(
     Object.entries(metadata ?? {}).filter(([key]) => !isReservedKey(key)),
   );

@@ -5,10 +5,13 @@ import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
 import type { ContentSource, UploadStorage } from '../storage/types.ts';
 import { concatOf, storedConcat } from './header.ts';
 
+/** What finishing adds to the creation's answer (a pre-finish hook's HTTPResponse). */
+type FinishAnswer = { status_code?: number; body?: string; headers?: Record<string, string> };
+
 /** The lifecycle callbacks every creation runs through (hooks/): validation, owner, dedupe. */
 type CreationHooks = {
   onUploadCreate(req: object, upload: Upload): Promise<{ metadata?: Upload['metadata'] }>;
-  onUploadFinish(req: object, upload: Upload): Promise<object>;
+  onUploadFinish(req: object, upload: Upload): Promise<FinishAnswer>;
 };
 
 export type ConcatenationParts = {
@@ -22,6 +25,16 @@ export type ConcatenationParts = {
    * is ready when it finishes (dedupe's hashSources).
    */
   hashSources?: (upload: Upload, sources: ContentSource[]) => Promise<void>;
+  /**
+   * The pre-create hook, told of the final once its length is known: it may refuse it, or
+   * choose its id and metadata (applied through the request's facts).
+   */
+  preCreate?: (req: object, upload: Upload) => Promise<void>;
+  /** Told of the final once it is made and once it is finished (post-* hooks, metrics). */
+  lifecycle?: {
+    created(req: object, upload: Upload): void;
+    finished(req: object, upload: Upload): void;
+  };
   /** MAX_UPLOAD_SIZE; 0 = unlimited. */
   maxSize: number;
   logger: Logger;
@@ -44,20 +57,28 @@ export class Concatenation {
   constructor(private readonly parts: ConcatenationParts) {}
 
   /** Creates the final upload of `ids` for the request's owner, with `metadata`. */
-  async createFinal(req: object, ids: string[], metadata: Upload['metadata']): Promise<Upload> {
+  async createFinal(
+    req: object,
+    ids: string[],
+    metadata: Upload['metadata'],
+  ): Promise<{ upload: Upload; answer: FinishAnswer }> {
     const { storage, hooks, logger } = this.parts;
     const upload = new Upload({ id: Uid.rand(), offset: 0, metadata });
     factsOf(req).concat = storedConcat({ kind: 'final', ids });
 
-    // Every partial and the final are locked (in one order, so two finals cannot deadlock):
+    // Every partial is locked (in one order, so two finals cannot deadlock), then the final:
     // no PATCH, termination or other final touches them while the bytes are put together.
-    const locks = await this.lockAll([...ids].sort().concat(upload.id));
+    const locks = await this.lockAll([...ids].sort());
     try {
       const sources = await this.sourcesOf(ids, factsOf(req).owner);
       upload.size = sources.reduce((sum, { size }) => sum + size, 0);
       const { maxSize } = this.parts;
       if (maxSize > 0 && upload.size > maxSize)
         throw new ConcatRefused(ERRORS.ERR_MAX_SIZE_EXCEEDED);
+      await this.parts.preCreate?.(req, upload);
+      const chosen = factsOf(req).hookChanges?.id;
+      if (chosen) upload.id = chosen;
+      locks.push(...(await this.lockAll([upload.id])));
       // Like any creation, once its length is known (tusd, too, checks the partials first).
       const created = await hooks.onUploadCreate(req, upload);
       if (created.metadata) upload.metadata = created.metadata;
@@ -83,8 +104,10 @@ export class Concatenation {
       { uploadId: upload.id, partials: ids.length, size: upload.size },
       'concatenation: final upload created',
     );
-    await hooks.onUploadFinish(req, upload);
-    return upload;
+    this.parts.lifecycle?.created(req, upload);
+    const answer = await hooks.onUploadFinish(req, upload);
+    this.parts.lifecycle?.finished(req, upload);
+    return { upload, answer };
   }
 
   private async lockAll(ids: string[]): Promise<Lock[]> {

@@ -9,6 +9,8 @@ import {
   sendJsonError,
   sendTusError,
 } from '../errors/catalogue.ts';
+import { sendHookResponse } from '../hooks/routes.ts';
+import { HookRefusal } from '../hooks/UploadHooks.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { type Concatenation, ConcatRefused } from './Concatenation.ts';
 import { concatOf, parseUploadConcat, uploadConcatHeader } from './header.ts';
@@ -67,17 +69,20 @@ export function concatCreation({
       return sendTusError(res, TUS_ERRORS.INVALID_METADATA);
     }
     concatenation.createFinal(req, request.ids, metadata).then(
-      (upload) => {
+      ({ upload, answer }) => {
         res
-          .status(201)
+          .status(answer.status_code ?? 201)
           .set({
+            ...factsOf(req).hookHeaders,
+            ...answer.headers,
             'Tus-Resumable': TUS_RESUMABLE,
             Location: urlFor((name) => req.get(name), `/files/${upload.id}`),
             'Upload-Offset': String(upload.size ?? 0),
           })
-          .end();
+          .send(answer.body ?? '');
       },
       (error: unknown) => {
+        if (error instanceof HookRefusal) return sendHookResponse(res, error.response);
         const entry = failureOf(error);
         if (entry && entry.status_code < 500) return sendTusError(res, entry);
         logger.error({ err: error }, entry?.body.trimEnd() ?? 'concatenation failed');

@@ -17,6 +17,8 @@ export type DedupeParts = {
   hashes: InProgressHashes;
   locker: Locker;
   logger: Logger;
+  /** Told of each hit and miss (metrics). */
+  counters?: { hit(kind: 'owner' | 'proof' | 'content'): void; miss(): void };
 };
 
 /**
@@ -25,6 +27,11 @@ export type DedupeParts = {
  */
 export class Dedupe {
   constructor(private readonly parts: DedupeParts) {}
+
+  /** The hit and miss counters, for the routes that answer hits. */
+  get counted(): DedupeParts['counters'] {
+    return this.parts.counters;
+  }
 
   /** Serialises every change to one content's references, index entry and bytes. */
   private async withContentLock<T>(sha256: string, work: () => Promise<T>): Promise<T> {
@@ -156,6 +163,7 @@ export class Dedupe {
         // The empty upload (a multipart upload on S3) makes way for the linked record.
         () => storage.datastore.remove(id),
       );
+      if (linked) this.parts.counters?.hit('proof');
       return { outcome: linked ? 'linked' : 'refused', size };
     } finally {
       await lock.unlock();
@@ -304,6 +312,7 @@ export class Dedupe {
       );
       const record: ContentRecord = { ...digest, sub };
       if (existing && existing.owner !== upload.id) {
+        this.parts.counters?.hit('content');
         await storage.refs.add(existing.owner, upload.id, record);
         await storage.createLinked(upload, existing.owner);
         await storage.removeContent(upload.id);
@@ -312,6 +321,7 @@ export class Dedupe {
           await this.safely('indexing', () => index.put({ ...existing, md5: digest.md5 }));
         }
       } else {
+        this.parts.counters?.miss();
         await storage.refs.add(upload.id, upload.id, record);
         await this.safely('indexing', () => index.put({ ...digest, owner: upload.id }));
       }

@@ -21,6 +21,11 @@ type DedupeRouteParts = {
   logger: Logger;
   maxSize: number;
   urlFor: UrlBuilder;
+  /** Told of uploads these routes create or finish (post-* hooks, metrics). */
+  lifecycle?: {
+    created(req: object, upload: Upload): void;
+    finished(req: object, upload: Upload): void;
+  };
 };
 
 /** Requests the dedupe routes cannot answer go on to tus unchanged, errors included. */
@@ -62,6 +67,7 @@ export function dedupeCreation({
   logger,
   maxSize,
   urlFor,
+  lifecycle,
 }: DedupeRouteParts): RequestHandler {
   return orTus(logger, async (req, res) => {
     const length = req.get('upload-length');
@@ -76,10 +82,12 @@ export function dedupeCreation({
     } catch {
       return false;
     }
-    const upload = new Upload({ id: Uid.rand(), size, offset: 0, metadata });
+    const facts = factsOf(req);
+    // A pre-create hook may have chosen the id (and the metadata: stampMetadata applies it).
+    const id = facts.hookChanges?.id ?? Uid.rand();
+    const upload = new Upload({ id, size, offset: 0, metadata });
     if (checkUploadMetadata(upload)) return false;
 
-    const facts = factsOf(req);
     const entry = facts.owner && (await dedupe.findOwned(facts.owner, size, upload.metadata));
     if (!entry) {
       const challenge = dedupe.challengeFor(size, upload.metadata);
@@ -95,6 +103,10 @@ export function dedupeCreation({
       { uploadId: upload.id, owner: entry.owner, size },
       'dedupe hit: upload created finished',
     );
+    upload.offset = size;
+    dedupe.counted?.hit('owner');
+    lifecycle?.created(req, upload);
+    lifecycle?.finished(req, upload);
     res
       .status(201)
       .set({
@@ -133,7 +145,12 @@ export function dedupeLinkedPatch({ storage, logger }: DedupeRouteParts): Reques
  * creation carried. Right: the upload is finished, sharing the stored bytes (204 with its
  * Upload-Offset). Wrong, or nothing to match: 403, and the client uploads the bytes as usual.
  */
-export function dedupeProof({ dedupe, logger }: DedupeRouteParts): RequestHandler {
+export function dedupeProof({
+  dedupe,
+  logger,
+  storage,
+  lifecycle,
+}: DedupeRouteParts): RequestHandler {
   const fail = (res: Response, entry: ErrorEntry) => sendJsonError(res, entry, TUS_HEADERS);
   return async (req, res) => {
     const id = String(req.params.id);
@@ -146,6 +163,8 @@ export function dedupeProof({ dedupe, logger }: DedupeRouteParts): RequestHandle
       if (outcome === 'no-challenge') return fail(res, ERRORS.NO_CHALLENGE);
       if (outcome === 'refused') return fail(res, ERRORS.PROOF_REFUSED);
       logger.info({ uploadId: id, size }, 'dedupe: proof of ownership accepted, upload finished');
+      const upload = await storage.datastore.getUpload(id).catch(() => undefined);
+      if (upload) lifecycle?.finished(req, upload);
       res
         .status(204)
         .set({ ...TUS_HEADERS, 'Upload-Offset': String(size) })

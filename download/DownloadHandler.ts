@@ -54,6 +54,8 @@ export class DownloadHandler {
   constructor(
     private readonly storage: ContentSource,
     private readonly logger: Logger,
+    /** Told how many body bytes each download sent (metrics). */
+    private readonly onServed?: (bytes: number) => void,
   ) {}
 
   /** The Express route handler; never rejects, so Express never renders an error page. */
@@ -208,6 +210,12 @@ export class DownloadHandler {
     body.once('error', () => {
       failedFirst ||= !clientGone.signal.aborted;
     });
+    let served = 0;
+    if (this.onServed) {
+      body.on('data', (chunk: Buffer) => {
+        served += chunk.length;
+      });
+    }
     try {
       res.writeHead(reply.status, reply.headers);
       await pipeline(body, res);
@@ -216,6 +224,8 @@ export class DownloadHandler {
       // Headers are out: all that is left is to cut the response short, so the client knows.
       this.logger.error({ err: error, uploadId: id }, 'download: streaming failed');
       res.destroy();
+    } finally {
+      if (served > 0) this.onServed?.(served);
     }
   }
 }

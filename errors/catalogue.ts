@@ -102,6 +102,7 @@ export const ERRORS = {
   },
   STORAGE_UNAVAILABLE: { status_code: 503, body: 'storage unavailable, retry later\n' },
   REDIS_UNAVAILABLE: { status_code: 503, body: 'redis unavailable, retry later\n' },
+  HOOKS_UNAVAILABLE: { status_code: 503, body: 'hook receiver unavailable, retry later\n' },
   INTERNAL_ERROR: { status_code: 500, body: 'internal error\n' },
   // Who may do what.
   UNAUTHENTICATED: { status_code: 401, body: 'a valid Bearer token is required\n' },
@@ -152,7 +153,8 @@ export function jsonError(entry: ErrorEntry): { error: string } {
 }
 
 /** The entry for an outage of a backing service. */
-export function unavailableEntry(service: 'storage' | 'redis'): ErrorEntry {
+export function unavailableEntry(service: 'storage' | 'redis' | 'hooks'): ErrorEntry {
+  if (service === 'hooks') return ERRORS.HOOKS_UNAVAILABLE;
   return service === 'storage' ? ERRORS.STORAGE_UNAVAILABLE : ERRORS.REDIS_UNAVAILABLE;
 }
 

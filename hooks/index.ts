@@ -3,33 +3,44 @@ import { stampMetadata } from '../auth/context.ts';
 import { concatOf } from '../concat/header.ts';
 import { checkUploadMetadata } from '../dedupe/claims.ts';
 import type { Dedupe } from '../dedupe/Dedupe.ts';
+import type { UploadHooks } from './UploadHooks.ts';
+
+/** What onUploadFinish may put into the finishing answer (a pre-finish hook's HTTPResponse). */
+type FinishAnswer = { status_code?: number; body?: string; headers?: Record<string, string> };
 
 /**
  * The tus lifecycle callbacks, composed once and handed to the tus server (and to the
  * concatenation, whose final uploads tus does not create). `req` is tus's web Request or the
  * Node request; only its facts are read (auth/context).
  */
-export function createHooks(dedupe?: Dedupe) {
+export function createHooks(dedupe?: Dedupe, hooks?: UploadHooks) {
   return {
     async onUploadCreate(req: object, upload: Upload): Promise<{ metadata: Upload['metadata'] }> {
       const rejection = checkUploadMetadata(upload);
       if (rejection) throw rejection;
       // The owner (token `sub`), a dedupe challenge and the concatenation role are kept with
-      // the upload; clients cannot set those keys themselves.
+      // the upload; clients cannot set those keys themselves (nor can a pre-create hook).
       const metadata = stampMetadata(upload.metadata, req);
       // A partial's bytes are hashed as part of its final upload, not on their own.
       if (concatOf(metadata)?.kind === 'partial') dedupe?.skipHashing(upload.id);
-      else dedupe?.expect(upload);
+      else dedupe?.expect({ ...upload, metadata } as Upload);
       return { metadata };
     },
-    async onUploadFinish(_req: object, upload: Upload): Promise<object> {
+    async onUploadFinish(req: object, upload: Upload): Promise<FinishAnswer> {
       if (concatOf(upload.metadata)?.kind === 'partial') {
         dedupe?.forget(upload.id);
-        return {};
+      } else {
+        const rejection = await dedupe?.finish(upload);
+        if (rejection) throw rejection;
       }
-      const rejection = await dedupe?.finish(upload);
-      if (rejection) throw rejection;
-      return {};
+      // pre-finish: the upload is whole and verified; the hook may add to the answer.
+      const answer = await hooks?.preFinish(req, upload);
+      if (!answer) return {};
+      return {
+        status_code: answer.StatusCode || undefined,
+        body: answer.Body || undefined,
+        headers: answer.Header,
+      };
     },
   };
 }

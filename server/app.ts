@@ -53,7 +53,35 @@ export type AppParts = {
   };
   /** The checksum extension: a body with Upload-Checksum is verified before tus sees it. */
   checksum: RequestHandler;
+  /** Prometheus metrics; undefined with METRICS=off. */
+  metrics?: AppMetrics;
+  /** tusd-compatible hooks that act on requests (pre-create, pre-terminate, post-receive). */
+  hooks?: {
+    preCreate: RequestHandler;
+    preTerminate: RequestHandler;
+    postReceive: RequestHandler;
+    /** Answers a request whose upload post-receive stopped; false when it was not stopped. */
+    stopped(req: Request, res: Response): Promise<boolean>;
+    stopSignalOf(req: Request): AbortSignal | undefined;
+  };
 };
+
+/** Prometheus metrics: GET /metrics, and what the HTTP layer measures. */
+type AppMetrics = {
+  route: RequestHandler;
+  request(method: string, route: string, status: number, seconds: number): void;
+  bytesReceived(bytes: number): void;
+  uploading(delta: 1 | -1): void;
+};
+
+/** The route a request is counted under: a template, never an upload id (bounded labels). */
+export function routeLabel(path: string): string {
+  if (/^\/files\/?$/.test(path)) return '/files';
+  const sub = /^\/files\/[^/]+(\/links|\/proof)?\/?$/.exec(path);
+  if (sub) return `/files/:id${sub[1] ?? ''}`;
+  if (['/healthz', '/readyz', '/metrics'].includes(path)) return path;
+  return 'other';
+}
 
 /** Tus-Checksum-Algorithm of the checksum extension. */
 const CHECKSUM_ALGORITHM_HEADER = CHECKSUM_ALGORITHMS.join(',');
@@ -81,7 +109,9 @@ function completeTusResponse(
     headers.set('Tus-Extension', extensions.replace('concatentation', 'concatenation'));
     headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHM_HEADER);
   }
-  const { challenge } = factsOf(req);
+  const { challenge, hookHeaders } = factsOf(req);
+  // Headers the pre-create hook asked for (tusd merges its HTTPResponse into the answer).
+  for (const [name, value] of Object.entries(hookHeaders ?? {})) headers.set(name, value);
   if (method === 'POST' && status === 201 && challenge) {
     headers.set('Upload-Dedupe-Challenge', challenge);
   }
@@ -95,6 +125,15 @@ function completeTusResponse(
     if (!headers.has(name)) headers.set(name, value);
   }
   if (status >= 500) headers.set('Content-Type', 'application/json; charset=utf-8');
+}
+
+/** Bytes a PATCH (or a creation with upload) added to its upload, from the offsets. */
+function acceptedBytes(req: Request, response: globalThis.Response): number {
+  const after = Number(response.headers.get('upload-offset'));
+  if (!Number.isSafeInteger(after)) return 0;
+  if (req.method === 'POST') return response.status === 201 ? after : 0;
+  const before = Number(req.get('upload-offset'));
+  return response.status === 204 && Number.isSafeInteger(before) ? Math.max(0, after - before) : 0;
 }
 
 /** The id a creation request was given, kept on the Node request for its log line. */
@@ -123,6 +162,8 @@ export function createApp({
   trustProxy,
   concat,
   checksum,
+  hooks,
+  metrics,
 }: AppParts): Express {
   tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
     const nodeReq = req.runtime?.node?.req;
@@ -135,6 +176,16 @@ export function createApp({
   // One proxy hop is believed for the client address (rate limits) when TRUST_PROXY is on.
   app.set('trust proxy', trustProxy ? 1 : false);
   app.use(cors);
+  if (metrics) {
+    app.use((req, res, next) => {
+      const started = performance.now();
+      res.once('close', () => {
+        const seconds = (performance.now() - started) / 1000;
+        metrics.request(req.method, routeLabel(req.path), res.statusCode, seconds);
+      });
+      next();
+    });
+  }
 
   app.use(
     pinoHttp({
@@ -154,6 +205,8 @@ export function createApp({
         err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
     }),
   );
+
+  if (metrics) app.get('/metrics', metrics.route);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -187,18 +240,27 @@ export function createApp({
     next();
   });
   const handleTus = async (req: express.Request, res: express.Response) => {
+    // A post-receive hook stopped the upload while its checksummed body was read.
+    if (await hooks?.stopped(req, res)) return;
     const request = new NodeRequest({ req, res });
     // A body with Upload-Checksum was read and verified already: tus reads it from its spool.
     const verified = verifiedBodyOf(req);
     if (req.method === 'PATCH' || req.method === 'POST') {
       const body = verified
         ? (Readable.toWeb(await verified.open()) as ReadableStream<Uint8Array>)
-        : bodyStreamOf(req);
+        : bodyStreamOf(req, hooks?.stopSignalOf(req));
       Object.defineProperty(request, 'body', { value: body });
     }
     // Storage learns the body's declared length, so it can stream parts without spooling them.
     const length = verified ? verified.length : declaredLength(req.get('content-length'));
-    const response = await inRequestScope(length, () => tus.handleWeb(request));
+    const writes = req.method === 'PATCH' || (req.method === 'POST' && Boolean(length));
+    if (writes) metrics?.uploading(1);
+    const response = await inRequestScope(length, () => tus.handleWeb(request)).finally(() => {
+      if (writes) metrics?.uploading(-1);
+    });
+    if (metrics && writes) metrics.bytesReceived(acceptedBytes(req, response));
+    // Stopped by a post-receive hook while tus wrote: the hook's answer, not tus's.
+    if (await hooks?.stopped(req, res)) return;
     completeTusResponse(req, response, concat.headerOf);
     await sendNodeResponse(res, response);
   };

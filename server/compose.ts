@@ -1,12 +1,16 @@
 import type { MetadataValue } from '@tus/s3-store';
 import {
+  EVENTS,
   IoRedisKvStore,
   MemoryLocker,
   ERRORS as TUS_ERRORS,
   Server as TusServer,
+  Uid,
+  Upload,
 } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
+import { CONCAT_KEY, factsOf, nodeRequestOf, OWNER_KEY } from '../auth/context.ts';
 import { LinkSigner } from '../auth/links.ts';
 import { createTokenVerifier } from '../auth/tokens.ts';
 import { checksumVerification } from '../checksum/routes.ts';
@@ -19,7 +23,19 @@ import { InProgressHashes } from '../dedupe/hashing.ts';
 import { dedupeCreation, dedupeLinkedPatch, dedupeProof } from '../dedupe/routes.ts';
 import { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
+import { HttpHookSender } from '../hooks/http/HttpHookSender.ts';
 import { createHooks } from '../hooks/index.ts';
+import { UploadLifecycle } from '../hooks/lifecycle.ts';
+import {
+  postReceive,
+  preCreate,
+  preTerminate,
+  stoppedUpload,
+  stopSignalOf,
+  terminatingUpload,
+} from '../hooks/routes.ts';
+import { UploadHooks } from '../hooks/UploadHooks.ts';
+import { Metrics } from '../metrics/Metrics.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -55,12 +71,16 @@ export type Composition = {
   close(): Promise<void>;
 };
 
-function createStorage(config: Config, redis?: Redis): UploadStorage {
+function createStorage(
+  config: Config,
+  redis: Redis | undefined,
+  observe: ((operation: string, seconds: number) => void) | undefined,
+): UploadStorage {
   const expirySeconds = config.uploadExpirySeconds;
   if (!config.s3) return new FileStorage({ directory: config.dataDir, expirySeconds });
   // With Redis every instance sees the same upload metadata; in-process it would go stale.
   const metadataCache = redis ? new IoRedisKvStore<MetadataValue>(redis, 'tus:s3meta:') : undefined;
-  return new S3Storage({ ...config.s3, expirySeconds, metadataCache });
+  return new S3Storage({ ...config.s3, expirySeconds, metadataCache, observe });
 }
 
 function createRedis(url: string, logger: Logger): Redis {
@@ -77,10 +97,11 @@ function createRedis(url: string, logger: Logger): Redis {
 
 /** config → storage → locker → tus server → express app, decided here and only here. */
 export function compose(config: Config, logger: Logger): Composition {
+  const metrics = config.metrics ? new Metrics() : undefined;
   // What shares one Redis but not one storage must not share keys: they name the bucket.
   const namespace = config.s3?.bucket ?? 'file-store';
   const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
-  const storage = createStorage(config, redis);
+  const storage = createStorage(config, redis, metrics?.s3Request);
   // With Redis, locks hold across instances; without it, one instance is all there can be.
   const redisLocker = redis
     ? new RedisLocker({
@@ -90,7 +111,7 @@ export function compose(config: Config, logger: Logger): Composition {
         acquireTimeoutMs: (config.lockTtlSeconds + 5) * 1000,
       })
     : undefined;
-  const locker = new DrainableLocker(redisLocker ?? new MemoryLocker());
+  const locker = new DrainableLocker(redisLocker ?? new MemoryLocker(), metrics?.locks);
 
   const dedupe = new Dedupe({
     storage,
@@ -98,6 +119,7 @@ export function compose(config: Config, logger: Logger): Composition {
     hashes: new InProgressHashes(),
     locker,
     logger,
+    counters: metrics?.dedupe,
   });
   const urlFor = createUrlBuilder(config);
   const verify = createTokenVerifier(config.auth);
@@ -105,7 +127,17 @@ export function compose(config: Config, logger: Logger): Composition {
     config.linkSigningKey,
     config.auth.secret,
   );
-  const routeParts = { dedupe, storage, logger, maxSize: config.maxUploadSize, urlFor };
+  // Every creation, finish and termination, whichever route did it (post-* hooks, metrics).
+  const lifecycle = new UploadLifecycle();
+  if (metrics) lifecycle.listen(metrics.lifecycle);
+  const routeParts = {
+    dedupe,
+    storage,
+    logger,
+    maxSize: config.maxUploadSize,
+    urlFor,
+    lifecycle,
+  };
 
   // Termination is reference-aware even with dedupe off, so shared bytes are never lost.
   const datastore = new DedupeStore(storage.datastore, dedupe, config.dedupe);
@@ -113,10 +145,32 @@ export function compose(config: Config, logger: Logger): Composition {
   // store lists the extension, under its (misspelled) name; final uploads are answered before
   // tus (concat/). Checksums are verified before tus (checksum/).
   datastore.extensions = [...datastore.extensions, 'concatentation', 'checksum'];
-  const hooks = createHooks(config.dedupe ? dedupe : undefined);
+  const uploadHooks = config.hooks
+    ? new UploadHooks({
+        sender: new HttpHookSender(config.hooks),
+        events: config.hooks.events,
+        storage,
+        logger,
+        counters: metrics?.hooks,
+      })
+    : undefined;
+  if (uploadHooks) {
+    // post-* hooks: sent by the instance that did the work, in the background.
+    lifecycle.listen({
+      created: (req, upload) =>
+        uploadHooks.notify('post-create', req, uploadHooks.fileInfoOf(upload)),
+      finished: (req, upload) =>
+        uploadHooks.notify('post-finish', req, uploadHooks.fileInfoOf(upload)),
+      terminated: (req, upload) =>
+        uploadHooks.notify('post-terminate', req, uploadHooks.fileInfoOf(upload, false)),
+    });
+  }
+  const hooks = createHooks(config.dedupe ? dedupe : undefined, uploadHooks);
   const tus = new TusServer({
     path: '/files',
     datastore,
+    // A pre-create hook may choose the id (ChangeFileInfo.ID); otherwise tus's own.
+    namingFunction: (req) => factsOf(req).hookChanges?.id ?? Uid.rand(),
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,
@@ -139,12 +193,46 @@ export function compose(config: Config, logger: Logger): Composition {
     },
   });
 
+  tus.on(EVENTS.POST_CREATE, (req: object, upload: Upload) => lifecycle.created(req, upload));
+  tus.on(EVENTS.POST_FINISH, (req: object, _res: unknown, upload: Upload) =>
+    lifecycle.finished(req, upload),
+  );
+  tus.on(EVENTS.POST_TERMINATE, (req: object, _res: unknown, id: string) => {
+    const upload = terminatingUpload(nodeRequestOf(req));
+    lifecycle.terminated(req, upload ?? new Upload({ id, offset: 0 }));
+  });
+
+  const hookParts = uploadHooks && {
+    hooks: uploadHooks,
+    storage,
+    remove: (id: string) => datastore.remove(id),
+    lifecycle,
+    logger,
+  };
   const concatParts = {
     concatenation: new Concatenation({
       storage,
       remove: (id) => datastore.remove(id),
       locker,
       hooks,
+      lifecycle,
+      preCreate: uploadHooks
+        ? async (req, upload) => {
+            const facts = factsOf(req);
+            const info = await uploadHooks.fileInfoOf(
+              new Upload({
+                ...upload,
+                id: '',
+                metadata: { ...upload.metadata, [CONCAT_KEY]: facts.concat ?? null },
+              }),
+              false,
+            );
+            if (facts.owner) info.MetaData[OWNER_KEY] = facts.owner;
+            const { changes, headers } = await uploadHooks.preCreate(req, info);
+            facts.hookChanges = changes;
+            facts.hookHeaders = headers;
+          }
+        : undefined,
       hashSources: config.dedupe
         ? (upload, sources) => dedupe.hashSources(upload, sources)
         : undefined,
@@ -159,7 +247,7 @@ export function compose(config: Config, logger: Logger): Composition {
     tus,
     logger,
     readiness: createReadinessCheck(storage, redis),
-    download: new DownloadHandler(storage, logger),
+    download: new DownloadHandler(storage, logger, metrics?.http.bytesServed),
     beforeTus: config.dedupe
       ? { creation: dedupeCreation(routeParts), upload: dedupeLinkedPatch(routeParts) }
       : undefined,
@@ -181,6 +269,23 @@ export function compose(config: Config, logger: Logger): Composition {
       headerOf: concatHeaderOf(urlFor),
     },
     checksum: checksumVerification({ storage, maxSize: config.maxUploadSize, logger }),
+    metrics: metrics && {
+      route: async (_req, res) => {
+        res
+          .set('Content-Type', metrics.registry.contentType)
+          .send(await metrics.registry.metrics());
+      },
+      request: metrics.http.request,
+      bytesReceived: metrics.http.bytesReceived,
+      uploading: metrics.http.uploading,
+    },
+    hooks: hookParts && {
+      preCreate: preCreate(hookParts),
+      preTerminate: preTerminate(hookParts),
+      postReceive: postReceive(hookParts),
+      stopped: stoppedUpload(hookParts),
+      stopSignalOf,
+    },
   });
   let sweep: ExpirySweep | undefined;
 

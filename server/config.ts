@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HOOK_TYPES, type HookType, TUSD_DEFAULT_HOOKS } from '../hooks/wire.ts';
 
 /** Raised for a configuration value the server cannot run with; the message names the variable. */
 export class ConfigError extends Error {
@@ -31,6 +32,39 @@ const url = (protocols: string[]) =>
     );
 
 const onOff = z.enum(['on', 'off'], { error: 'must be "on" or "off"' });
+
+const hookEvents = z
+  .string()
+  .trim()
+  .transform((value) => value.split(',').map((name) => name.trim()))
+  .refine(
+    (names) => names.every((name) => (HOOK_TYPES as readonly string[]).includes(name)),
+    `must be a comma-separated list of ${HOOK_TYPES.join(', ')}`,
+  )
+  .transform((names) => [...new Set(names)] as HookType[]);
+
+/** A comma-separated list of HTTP header names. */
+const headerNames = z
+  .string()
+  .trim()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+  )
+  .refine(
+    (names) => names.every((name) => /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)),
+    'must be a comma-separated list of HTTP header names',
+  );
+
+const seconds = (max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number of seconds')
+    .transform(Number)
+    .pipe(z.number().min(0).max(max));
 
 /** An origin with an optional path prefix: where clients reach `/files/` from outside. */
 const publicUrl = url(['http:', 'https:'])
@@ -87,6 +121,13 @@ const schema = z.object({
     )
     .default('*'),
   CREATE_RATE_LIMIT: integer(1).default(3000),
+  HOOKS_HTTP_URL: url(['http:', 'https:']).optional(),
+  HOOKS_ENABLED_EVENTS: hookEvents.default(TUSD_DEFAULT_HOOKS),
+  HOOKS_HTTP_RETRY: integer(0, 100).default(3),
+  HOOKS_HTTP_BACKOFF_SECONDS: seconds(3600).default(1),
+  HOOKS_HTTP_TIMEOUT_SECONDS: seconds(3600).default(15),
+  HOOKS_HTTP_FORWARD_HEADERS: headerNames.default([]),
+  METRICS: onOff.default('on'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -120,6 +161,17 @@ export type Config = {
   corsOrigins: '*' | string[];
   /** Upload creations per minute per owner (per client address when anonymous). */
   createRateLimit: number;
+  /** tusd-compatible HTTP hooks; undefined when HOOKS_HTTP_URL is unset. */
+  hooks?: {
+    url: string;
+    events: HookType[];
+    retries: number;
+    backoffMs: number;
+    timeoutMs: number;
+    forwardHeaders: string[];
+  };
+  /** Whether GET /metrics serves Prometheus metrics. */
+  metrics: boolean;
   logLevel: Env['LOG_LEVEL'];
 };
 
@@ -192,6 +244,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins:
       e.CORS_ORIGINS === '*' ? '*' : e.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
     createRateLimit: e.CREATE_RATE_LIMIT,
+    hooks: e.HOOKS_HTTP_URL
+      ? {
+          url: e.HOOKS_HTTP_URL,
+          events: e.HOOKS_ENABLED_EVENTS,
+          retries: e.HOOKS_HTTP_RETRY,
+          backoffMs: e.HOOKS_HTTP_BACKOFF_SECONDS * 1000,
+          timeoutMs: e.HOOKS_HTTP_TIMEOUT_SECONDS * 1000,
+          forwardHeaders: e.HOOKS_HTTP_FORWARD_HEADERS,
+        }
+      : undefined,
+    metrics: e.METRICS === 'on',
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -24,15 +24,24 @@ export function isDownloadRequest(req: {
  * are slices of its socket's own reads, which nothing else uses, so they pass as they are. On an
  * upload that copy was the largest single cost after the socket writes.
  */
-export function bodyStreamOf(req: IncomingMessage): ReadableStream<Uint8Array> {
+export function bodyStreamOf(req: IncomingMessage, stop?: AbortSignal): ReadableStream<Uint8Array> {
   let controller!: ReadableStreamDefaultController<Uint8Array>;
+  // Stopped by the server (a hook): the body ends with an error, the connection stays to answer.
+  let stopped = false;
+  stop?.addEventListener('abort', () => {
+    stopped = true;
+    req.pause();
+    controller.error(new DOMException('the upload was stopped', 'AbortError'));
+  });
   req.pause();
   req.on('data', (chunk: Buffer) => {
+    if (stopped) return;
     controller.enqueue(chunk);
     if ((controller.desiredSize ?? 0) <= 0) req.pause();
   });
   const cleanup = finished(req, (error) => {
     cleanup();
+    if (stopped) return;
     // A client that goes away mid-body is an abort, as Readable.toWeb reports it.
     if (error) {
       const reason =

@@ -65,6 +65,11 @@ export interface UploadStorage {
   recordOf(id: string): Promise<Upload>;
   /** Size and date of a finished upload's content, or undefined when there is none. */
   stat(id: string): Promise<StoredContent | undefined>;
+  /**
+   * Where the upload's bytes live, as tusd's stores describe it to hooks (`Type` filestore with
+   * `Path`, or s3store with `Bucket` and `Key`).
+   */
+  locationOf(id: string): Promise<Record<string, string>>;
   /** Streams the content (or the inclusive range of it); destroying the stream stops the read. */
   read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   /** Streams the bytes stored under a content key, whether or not its own record still exists. */
@@ -100,7 +105,7 @@ export class StorageError extends Error {
 export class ServiceUnavailable extends Error {
   override name = 'ServiceUnavailable';
   constructor(
-    readonly service: 'storage' | 'redis',
+    readonly service: 'storage' | 'redis' | 'hooks',
     cause: unknown,
   ) {
     super(`${service} unavailable: ${(cause as Error | undefined)?.message ?? String(cause)}`, {

@@ -7,15 +7,27 @@ import type { Lock, Locker, RequestRelease } from '@tus/utils';
 export class DrainableLocker implements Locker {
   private readonly held = new Map<Lock, RequestRelease>();
 
-  constructor(private readonly inner: Locker) {}
+  constructor(
+    private readonly inner: Locker,
+    /** Told how long each acquisition waited, and of each request to let go (metrics). */
+    private readonly observer?: { waited(seconds: number): void; releaseRequested(): void },
+  ) {}
 
   newLock(id: string): Lock {
     const lock = this.inner.newLock(id);
-    const held = this.held;
+    const { held, observer } = this;
     const tracked: Lock = {
       async lock(signal, requestRelease) {
-        await lock.lock(signal, requestRelease);
-        held.set(tracked, requestRelease);
+        const started = performance.now();
+        const release: RequestRelease = observer
+          ? () => {
+              observer.releaseRequested();
+              return requestRelease();
+            }
+          : requestRelease;
+        await lock.lock(signal, release);
+        observer?.waited((performance.now() - started) / 1000);
+        held.set(tracked, release);
       },
       async unlock() {
         held.delete(tracked);

@@ -90,6 +90,10 @@ export class FileStorage implements UploadStorage {
 
   async close(): Promise<void> {}
 
+  async locationOf(id: string): Promise<Record<string, string>> {
+    return { Type: 'filestore', Path: this.contentPath(await this.contentKeyOf(id)) };
+  }
+
   recordOf(id: string): Promise<Upload> {
     return this.datastore.getUpload(id);
   }

@@ -39,12 +39,17 @@ class S3ReadError extends Error {
   }
 }
 
+/** The S3 operation each method of this client is. */
+const OPERATIONS = { GET: 'GetObject', HEAD: 'HeadObject', PUT: 'PutObject' } as const;
+
 export type S3HttpOptions = {
   endpoint: string;
   bucket: string;
   region: string;
   /** The S3 client's own credential provider, so both sign with the same (refreshed) keys. */
   credentials: Provider<AwsCredentialIdentity>;
+  /** Told how long each request took until its answer's headers (metrics). */
+  observe?: (operation: string, seconds: number) => void;
 };
 
 /**
@@ -151,6 +156,7 @@ export class S3Http {
       headers,
     });
     let response: IncomingMessage;
+    const started = performance.now();
     try {
       response = await new Promise<IncomingMessage>((resolve, reject) => {
         const request = this.send(
@@ -179,6 +185,8 @@ export class S3Http {
       });
     } catch (error) {
       throw isUnreachable(error) ? new ServiceUnavailable('storage', error) : error;
+    } finally {
+      this.options.observe?.(OPERATIONS[method], (performance.now() - started) / 1000);
     }
     const status = response.statusCode ?? 0;
     if (status === 200 || status === 206) return response;

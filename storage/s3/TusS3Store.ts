@@ -7,7 +7,7 @@ import { type RequestScope, requestScope } from '../requestScope.ts';
 import { Spool } from '../spool.ts';
 import { type ContentSource, linkedOwner } from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
-import { notFoundAsTus, reportOutages } from './outages.ts';
+import { notFoundAsTus, reportOutages, type S3Observer, timeRequests } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 
@@ -45,9 +45,11 @@ export class TusS3Store extends S3Store {
     options: ConstructorParameters<typeof S3Store>[0],
     /** The small objects (`.info`) and the tail's HEAD, outside the SDK. */
     private readonly http: S3Http,
+    observe?: S3Observer,
   ) {
     super(options);
     reportOutages(this.client);
+    timeRequests(this.client, observe);
   }
 
   /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */

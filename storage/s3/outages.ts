@@ -55,6 +55,28 @@ export function reportOutages(client: S3Client): void {
   );
 }
 
+/** How long each S3 request took, by operation (the SDK's command name), for metrics. */
+export type S3Observer = (operation: string, seconds: number) => void;
+
+/** Reports the duration of every request of the client, failed ones included. */
+export function timeRequests(client: S3Client, observe: S3Observer | undefined): void {
+  if (!observe) return;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const started = performance.now();
+      try {
+        return await next(args);
+      } finally {
+        observe(
+          context.commandName?.replace(/Command$/, '') ?? 'unknown',
+          (performance.now() - started) / 1000,
+        );
+      }
+    },
+    { step: 'initialize', name: 'timeS3Requests' },
+  );
+}
+
 export function isNotFound(error: unknown): boolean {
   const err = error as (Error & { $metadata?: { httpStatusCode?: number } }) | undefined;
   if (!err || typeof err !== 'object') return false;

@@ -1,0 +1,204 @@
+import type { IncomingMessage } from 'node:http';
+import { Metadata, TUS_RESUMABLE, type Upload } from '@tus/utils';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { factsOf, isReservedKey, OWNER_KEY } from '../auth/context.ts';
+import { outageOf, sendJsonError } from '../errors/catalogue.ts';
+import type { UploadStorage } from '../storage/types.ts';
+import type { UploadLifecycle } from './lifecycle.ts';
+import { HookRefusal, type UploadHooks } from './UploadHooks.ts';
+import type { FileInfo, HookHttpResponse } from './wire.ts';
+
+type HookRouteParts = {
+  hooks: UploadHooks;
+  storage: UploadStorage;
+  /** The tus DataStore (reference-aware termination): a stopped upload is removed through it. */
+  remove(id: string): Promise<void>;
+  lifecycle: UploadLifecycle;
+  logger: Logger;
+};
+
+/** Sends what a hook decided (tusd's HTTPResponse), as tus answers: with Tus-Resumable. */
+export function sendHookResponse(res: Response, response: HookHttpResponse): void {
+  res
+    .status(response.StatusCode || 200)
+    .set({ ...response.Header, 'Tus-Resumable': TUS_RESUMABLE })
+    .send(response.Body);
+}
+
+/** A hook refused (its answer), or its receiver is away (503); anything else goes on. */
+function answerFailure(res: Response, next: NextFunction, error: unknown): void {
+  const outage = outageOf(error);
+  if (error instanceof HookRefusal) sendHookResponse(res, error.response);
+  else if (outage) sendJsonError(res, outage, { 'Tus-Resumable': TUS_RESUMABLE });
+  else next(error);
+}
+
+/**
+ * pre-create for creations tus makes (and dedupe hits): the hook sees the upload as the request
+ * describes it, before anything is stored. Final uploads run it in their own route.
+ */
+export function preCreate({ hooks }: HookRouteParts): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'POST' || !hooks.has('pre-create')) return next();
+    const length = req.get('upload-length');
+    let metadata: Upload['metadata'];
+    try {
+      const header = req.get('upload-metadata');
+      metadata = header === undefined ? {} : Metadata.parse(header);
+    } catch {
+      // tus answers malformed metadata itself; nothing will be created.
+      return next();
+    }
+    const facts = factsOf(req);
+    const MetaData: Record<string, string> = {};
+    for (const [key, value] of Object.entries(metadata ?? {})) {
+      if (value !== null && !isReservedKey(key)) MetaData[key] = value;
+    }
+    if (facts.owner) MetaData[OWNER_KEY] = facts.owner;
+    const info: FileInfo = {
+      ID: '',
+      Size: length !== undefined && /^\d+$/.test(length) ? Number(length) : 0,
+      SizeIsDeferred: req.get('upload-defer-length') === '1',
+      Offset: 0,
+      MetaData,
+      IsPartial: facts.concat === 'partial',
+      IsFinal: false,
+      PartialUploads: null,
+      Storage: null,
+    };
+    hooks.preCreate(req, info).then(
+      ({ changes, headers }) => {
+        facts.hookChanges = changes;
+        facts.hookHeaders = headers;
+        next();
+      },
+      (error: unknown) => answerFailure(res, next, error),
+    );
+  };
+}
+
+/**
+ * DELETE /files/:id: pre-terminate may keep the upload; the upload as it was is kept for
+ * post-terminate.
+ */
+export function preTerminate({ hooks, storage }: HookRouteParts): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'DELETE') return next();
+    if (!hooks.has('pre-terminate') && !hooks.has('post-terminate')) return next();
+    const id = String(req.params.id);
+    storage.datastore
+      .getUpload(id)
+      .then(async (upload) => {
+        terminating.set(req, upload);
+        await hooks.preTerminate(req, await hooks.fileInfoOf(upload));
+        next();
+      })
+      .catch((error: { status_code?: number }) => {
+        // A missing upload is tus's to answer (404).
+        if (error.status_code === 404) return next();
+        answerFailure(res, next, error);
+      });
+  };
+}
+
+const terminating = new WeakMap<object, Upload>();
+
+/** The upload a DELETE is terminating, as it was before (for post-terminate). */
+export function terminatingUpload(req: object): Upload | undefined {
+  return terminating.get(req);
+}
+
+/** What post-receive decided for a request: a signal that stops its body, and the answer. */
+type Stop = { controller: AbortController; response?: HookHttpResponse };
+const stops = new WeakMap<object, Stop>();
+
+/** Aborted when a post-receive hook stops the upload this request is writing. */
+export function stopSignalOf(req: object): AbortSignal | undefined {
+  return stops.get(req)?.controller.signal;
+}
+
+/** Progress is told at most once per second per upload (tusd's progress interval). */
+const PROGRESS_MS = 1000;
+const lastProgress = new Map<string, number>();
+
+function mayTell(id: string, now: number): boolean {
+  const last = lastProgress.get(id);
+  if (last !== undefined && now - last < PROGRESS_MS) return false;
+  lastProgress.set(id, now);
+  // Forget uploads not heard of for a while (insertion order is oldest first).
+  for (const [key, at] of lastProgress) {
+    if (now - at < 60_000) break;
+    lastProgress.delete(key);
+  }
+  return true;
+}
+
+/**
+ * post-receive while a PATCH's body arrives: the bytes received so far, once a second and when
+ * the request ends. An answer with StopUpload stops the body; the upload is then terminated
+ * and the client gets the hook's answer (see stoppedUpload).
+ */
+export function postReceive({ hooks, storage, logger }: HookRouteParts): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (req.method !== 'PATCH' || !hooks.has('post-receive')) return next();
+    const id = String(req.params.id);
+    const start = Number(req.get('upload-offset'));
+    if (!Number.isSafeInteger(start)) return next();
+    const stop: Stop = { controller: new AbortController() };
+    stops.set(req, stop);
+    let received = 0;
+    let told = 0;
+    let record: Promise<Upload | undefined> | undefined;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+    };
+    (req as IncomingMessage).on('data', count);
+    const tell = () => {
+      if (received === told || stop.response || !mayTell(id, Date.now())) return;
+      told = received;
+      const offset = start + received;
+      record ??= storage.recordOf(id).catch(() => undefined);
+      void record.then(async (upload) => {
+        if (!upload) return;
+        const info = await hooks.fileInfoOf({ ...upload, offset } as Upload, false);
+        const response = await hooks.postReceive(req, info);
+        if (response && !stop.response) {
+          logger.info({ uploadId: id }, 'post-receive hook stopped the upload');
+          stop.response = response;
+          stop.controller.abort();
+        }
+      });
+    };
+    const timer = setInterval(tell, PROGRESS_MS);
+    res.once('close', () => {
+      clearInterval(timer);
+      (req as IncomingMessage).off('data', count);
+      tell();
+    });
+    next();
+  };
+}
+
+/**
+ * The answer for a request whose upload a post-receive hook stopped: the upload is terminated
+ * (tusd does the same) and the client gets the hook's answer. False when it was not stopped.
+ */
+export function stoppedUpload({ remove, storage, lifecycle, logger }: HookRouteParts) {
+  return async (req: Request, res: Response): Promise<boolean> => {
+    const response = stops.get(req)?.response;
+    if (!response) return false;
+    const id = String(req.params.id);
+    const upload = await storage.datastore.getUpload(id).catch(() => undefined);
+    try {
+      await remove(id);
+      if (upload) lifecycle.terminated(req, upload);
+    } catch (error) {
+      logger.error({ uploadId: id, err: error }, 'stopping the upload: termination failed');
+    }
+    // The rest of the body is not read: the connection goes with the answer.
+    res.set('Connection', 'close');
+    sendHookResponse(res, response);
+    return true;
+  };
+}
