@@ -14,6 +14,8 @@ type RequestFacts = {
   hookChanges?: { id?: string; metadata?: Record<string, string> };
   /** Headers a hook asked to add to this request's answer. */
   hookHeaders?: Record<string, string>;
+  /** Body bytes read from the client so far (post-receive tells them). */
+  bodyBytes?: number;
 };
 
 const facts = new WeakMap<object, RequestFacts>();

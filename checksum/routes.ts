@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { factsOf } from '../auth/context.ts';
 import { ERRORS, outageOf, sendTusError } from '../errors/catalogue.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -76,6 +77,7 @@ export function checksumVerification({ storage, maxSize, logger }: ChecksumParts
       return undefined;
     }
     const spool = await Spool.open();
+    const facts = factsOf(req);
     let kept = false;
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -84,6 +86,7 @@ export function checksumVerification({ storage, maxSize, logger }: ChecksumParts
           return undefined;
         }
         verifier.update(chunk);
+        facts.bodyBytes = (facts.bodyBytes ?? 0) + chunk.length;
         await spool.append(chunk);
       }
       if (declared !== undefined && spool.length !== Number(declared)) {

@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import { Metadata, TUS_RESUMABLE, type Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
@@ -147,14 +146,12 @@ export function postReceive({ hooks, storage, logger }: HookRouteParts): Request
     if (!Number.isSafeInteger(start)) return next();
     const stop: Stop = { controller: new AbortController() };
     stops.set(req, stop);
-    let received = 0;
     let told = 0;
     let record: Promise<Upload | undefined> | undefined;
-    const count = (chunk: Buffer) => {
-      received += chunk.length;
-    };
-    (req as IncomingMessage).on('data', count);
+    // Counted where the body is read (a 'data' listener here would start the body flowing).
+    const facts = factsOf(req);
     const tell = () => {
+      const received = facts.bodyBytes ?? 0;
       if (received === told || stop.response || !mayTell(id, Date.now())) return;
       told = received;
       const offset = start + received;
@@ -173,7 +170,6 @@ export function postReceive({ hooks, storage, logger }: HookRouteParts): Request
     const timer = setInterval(tell, PROGRESS_MS);
     res.once('close', () => {
       clearInterval(timer);
-      (req as IncomingMessage).off('data', count);
       tell();
     });
     next();

@@ -265,8 +265,25 @@ export function createApp({
     await sendNodeResponse(res, response);
   };
   const pass: RequestHandler = (_req, _res, next) => next();
-  app.all('/files', tusGuards, concat.creation, beforeTus?.creation ?? pass, checksum, handleTus);
-  app.all('/files/:id', tusGuards, concat.patch, beforeTus?.upload ?? pass, checksum, handleTus);
+  app.all(
+    '/files',
+    tusGuards,
+    concat.creation,
+    hooks?.preCreate ?? pass,
+    beforeTus?.creation ?? pass,
+    checksum,
+    handleTus,
+  );
+  app.all(
+    '/files/:id',
+    tusGuards,
+    concat.patch,
+    hooks?.preTerminate ?? pass,
+    hooks?.postReceive ?? pass,
+    beforeTus?.upload ?? pass,
+    checksum,
+    handleTus,
+  );
 
   app.use((_req, res) => {
     sendJsonError(res, ERRORS.NOT_FOUND);

@@ -222,11 +222,12 @@ export function compose(config: Config, logger: Logger): Composition {
             const info = await uploadHooks.fileInfoOf(
               new Upload({
                 ...upload,
-                id: '',
                 metadata: { ...upload.metadata, [CONCAT_KEY]: facts.concat ?? null },
               }),
               false,
             );
+            // tusd's pre-create knows no id yet.
+            info.ID = '';
             if (facts.owner) info.MetaData[OWNER_KEY] = facts.owner;
             const { changes, headers } = await uploadHooks.preCreate(req, info);
             facts.hookChanges = changes;

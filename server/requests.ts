@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { finished } from 'node:stream';
+import { factsOf } from '../auth/context.ts';
 
 /** The upload id in a `/files/<id>…` path or URL, if there is one. */
 export function uploadIdIn(url: string | undefined): string | undefined {
@@ -34,8 +35,10 @@ export function bodyStreamOf(req: IncomingMessage, stop?: AbortSignal): Readable
     controller.error(new DOMException('the upload was stopped', 'AbortError'));
   });
   req.pause();
+  const facts = factsOf(req);
   req.on('data', (chunk: Buffer) => {
     if (stopped) return;
+    facts.bodyBytes = (facts.bodyBytes ?? 0) + chunk.length;
     controller.enqueue(chunk);
     if ((controller.desiredSize ?? 0) <= 0) req.pause();
   });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { type HookReceiver, startHookReceiver } from './harness/hookReceiver.ts';
 import { ROOT, type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { freePort, waitFor } from './harness/services.ts';
@@ -54,6 +54,9 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
     await receiver?.close();
     await storage?.cleanup();
   });
+
+  // Each test scripts the answers it needs; the next starts from plain `{}` answers.
+  afterEach(() => receiver.reset());
 
   const waitForHook = (type: string, id: string, count = 1) =>
     waitFor(
@@ -150,7 +153,6 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
     expect(res.headers.get('x-why')).toBe('policy');
     expect(res.headers.get('location')).toBeNull();
     expect(await storage.inventory()).toEqual(before);
-    receiver.answer('pre-create', {});
   });
 
   test('ChangeFileInfo gives the upload its id and metadata; the owner stays', async () => {
@@ -168,7 +170,6 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
       headers: alice,
       metadata: { filename: 'original.txt' },
     });
-    receiver.answer('pre-create', {});
     expect(idOf(url)).toBe(chosen);
     expect(await downloadedSha256(url, alice)).toBe(sha256(data));
     const state = await head(url, alice);
@@ -190,7 +191,7 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
     expect(refused.status).toBe(400);
     expect(await refused.text()).toBe('kept for audit');
     expect(await downloadedSha256(url, alice)).toBe(sha256(data));
-    receiver.answer('pre-terminate', {});
+    receiver.reset();
     const deleted = await fetch(url, { method: 'DELETE', headers: { ...TUS, ...alice } });
     expect(deleted.status).toBe(204);
     await waitForHook('post-terminate', id);
@@ -218,7 +219,6 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
       });
     });
     await response;
-    receiver.answer('post-receive', {});
     expect(answer).toEqual({ status: 400, body: 'quota exceeded' });
     expect((await head(url, alice)).status).toBe(404);
     await waitForHook('post-terminate', id);
@@ -256,7 +256,6 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
     const answeredAt = Date.now();
     const id = idOf(url);
     await waitForHook('post-finish', id, 2);
-    receiver.answer('post-finish', {});
     const [first, second] = receiver.of('post-finish', id);
     // The client had its answer while the receiver still held the first delivery.
     expect(answeredAt).toBeLessThan((first?.at ?? 0) + 2000);
@@ -367,14 +366,16 @@ describe("tusd's own example receiver (examples/hooks/http/server.py)", () => {
     await storage?.cleanup();
   });
 
-  test('no filename: rejected with its 400, its body and its header', async () => {
+  test('no filename: rejected with its 400 and its body', async () => {
     const res = await fetch(`${server.url}/files/`, {
       method: 'POST',
       headers: { ...TUS, 'Upload-Length': '5' },
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toBe('no filename provided');
-    expect(res.headers.get('x-some-header')).toBe('yes');
+    // The example answers `Headers`, which tusd's HTTPResponse (field `Header`) does not read:
+    // tusd drops that header too.
+    expect(res.headers.get('x-some-header')).toBeNull();
   });
 
   test('with a filename: its id (prefix-<uuid>) and metadata, and the upload works', async () => {

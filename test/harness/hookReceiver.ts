@@ -35,6 +35,8 @@ export type HookReceiver = {
   received: ReceivedHook[];
   /** Answers hooks of `type` with `answer` (or what the function returns for each request). */
   answer(type: string, answer: HookAnswer | ((hook: ReceivedHook) => HookAnswer)): void;
+  /** Back to answering every hook with `{}`. */
+  reset(): void;
   /** The hooks received so far of `type` (and of upload `id`, when given). */
   of(type: string, id?: string): ReceivedHook[];
   close(): Promise<void>;
@@ -72,6 +74,9 @@ export async function startHookReceiver(): Promise<HookReceiver> {
     received,
     answer(type, answer) {
       answers.set(type, answer);
+    },
+    reset() {
+      answers.clear();
     },
     of(type, id) {
       return received.filter((hook) => hook.type === type && (!id || hook.event.Upload.ID === id));
