@@ -37,7 +37,8 @@ describe('parseUploadConcat: the Upload-Concat header of a creation', () => {
     ['final without semicolon', `final /files/${A}`, ERRORS.INVALID_UPLOAD_CONCAT],
     ['a URL outside /files', `final;/other/${A}`, ERRORS.INVALID_UPLOAD_CONCAT],
     ['a URL below an upload', `final;/files/${A}/links`, ERRORS.INVALID_UPLOAD_CONCAT],
-    ['an id of another format', 'final;/files/not-an-id', ERRORS.CONCAT_PARTIAL_UNKNOWN],
+    ['an id a hook may choose', 'final;/files/prefix-1', { kind: 'final', ids: ['prefix-1'] }],
+    ['an id no upload can have', 'final;/files/a.info', ERRORS.CONCAT_PARTIAL_UNKNOWN],
     ['path traversal', 'final;/files/..', ERRORS.CONCAT_PARTIAL_UNKNOWN],
     ['the same partial twice', `final;/files/${A} /files/${A}`, ERRORS.CONCAT_PARTIAL_REPEATED],
   ];

@@ -41,6 +41,21 @@ describe('loadConfig', () => {
     [{ PUBLIC_URL: 'uploads.example.com' }, /^PUBLIC_URL must be a URL starting with http:/],
     [{ PUBLIC_URL: 'https://example.com/?a=1' }, /^PUBLIC_URL must have no query/],
     [{ TRUST_PROXY: 'yes' }, /^TRUST_PROXY must be "on" or "off"/],
+    [{ HOOKS_HTTP_URL: 'hooks.example.com' }, /^HOOKS_HTTP_URL must be a URL starting with http:/],
+    [
+      { HOOKS_ENABLED_EVENTS: 'pre-create,post-upload' },
+      /^HOOKS_ENABLED_EVENTS must be a comma-separated list of pre-create/,
+    ],
+    [{ HOOKS_HTTP_RETRY: '-1' }, /^HOOKS_HTTP_RETRY/],
+    [
+      { HOOKS_HTTP_BACKOFF_SECONDS: '1s' },
+      /^HOOKS_HTTP_BACKOFF_SECONDS must be a number of seconds/,
+    ],
+    [
+      { HOOKS_HTTP_FORWARD_HEADERS: 'X-Ok, Bad Header' },
+      /^HOOKS_HTTP_FORWARD_HEADERS must be a comma-separated list/,
+    ],
+    [{ METRICS: 'true' }, /^METRICS must be "on" or "off"/],
     [
       { S3_ACCESS_KEY_ID: 'only-half' },
       /S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together/,
@@ -55,6 +70,32 @@ describe('loadConfig', () => {
       'https://u.example.com/base',
     );
     expect(loadConfig({})).toMatchObject({ trustProxy: false, requestIdleTimeoutSeconds: 60 });
+  });
+
+  test("hooks: off without HOOKS_HTTP_URL; with it, tusd's defaults", () => {
+    expect(loadConfig({}).hooks).toBeUndefined();
+    expect(loadConfig({}).metrics).toBe(true);
+    expect(loadConfig({ HOOKS_HTTP_URL: 'http://app:3000/hooks' }).hooks).toEqual({
+      url: 'http://app:3000/hooks',
+      events: ['pre-create', 'post-create', 'post-receive', 'post-terminate', 'post-finish'],
+      retries: 3,
+      backoffMs: 1000,
+      timeoutMs: 15000,
+      forwardHeaders: [],
+    });
+    const chosen = loadConfig({
+      HOOKS_HTTP_URL: 'https://app/hooks',
+      HOOKS_ENABLED_EVENTS: 'pre-finish, post-finish,pre-finish',
+      HOOKS_HTTP_BACKOFF_SECONDS: '0.5',
+      HOOKS_HTTP_FORWARD_HEADERS: 'Authorization, X-Request-Id',
+      METRICS: 'off',
+    });
+    expect(chosen.hooks).toMatchObject({
+      events: ['pre-finish', 'post-finish'],
+      backoffMs: 500,
+      forwardHeaders: ['Authorization', 'X-Request-Id'],
+    });
+    expect(chosen.metrics).toBe(false);
   });
 
   test('a bad secret is reported without its value', () => {
