@@ -1,28 +1,11 @@
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { HookEvent } from '../../hooks/wire.ts';
 
 /** One hook request as the receiver got it. */
 type ReceivedHook = {
   type: string;
-  event: {
-    Upload: {
-      ID: string;
-      Size: number;
-      SizeIsDeferred: boolean;
-      Offset: number;
-      MetaData: Record<string, string>;
-      IsPartial: boolean;
-      IsFinal: boolean;
-      PartialUploads: string[] | null;
-      Storage: Record<string, string> | null;
-    };
-    HTTPRequest: {
-      Method: string;
-      URI: string;
-      RemoteAddr: string;
-      Header: Record<string, string[]>;
-    };
-  };
+  event: HookEvent;
   headers: IncomingHttpHeaders;
   at: number;
 };
