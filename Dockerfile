@@ -9,6 +9,9 @@ COPY errors ./errors
 COPY auth ./auth
 COPY download ./download
 COPY hooks ./hooks
+COPY concat ./concat
+COPY checksum ./checksum
+COPY metrics ./metrics
 COPY web ./web
 COPY scripts/build.ts ./scripts/build.ts
 # npm ci builds dist/ (the prepare script): the server runs as plain JavaScript.
