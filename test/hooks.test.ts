@@ -288,6 +288,50 @@ describe.each(STORAGE_KINDS)('tusd-compatible HTTP hooks on the %s configuration
   });
 });
 
+describe('hooks across two instances (s3+redis)', () => {
+  let storage: TestStorage;
+  let receiver: HookReceiver;
+  const instances: ServerProcess[] = [];
+  beforeAll(async () => {
+    storage = createTestStorage('s3+redis');
+    receiver = await startHookReceiver();
+    for (let i = 0; i < 2; i += 1) {
+      instances.push(
+        await startServer({
+          ...storage.env,
+          HOOKS_HTTP_URL: receiver.url,
+          HOOKS_ENABLED_EVENTS: ALL_EVENTS,
+        }),
+      );
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(instances.map((server) => server.stop()));
+    await receiver?.close();
+    await storage?.cleanup();
+  });
+
+  test('an upload whose chunks go to both instances is created and finished once each', async () => {
+    const data = randomContent(12 * MIB);
+    const [a, b] = instances as [ServerProcess, ServerProcess];
+    const url = await createUpload(a.url, data.length);
+    const id = idOf(url);
+    for (let offset = 0, turn = 0; offset < data.length; offset += 4 * MIB, turn += 1) {
+      const target = `${(turn % 2 === 0 ? b : a).url}/files/${id}`;
+      expect((await patch(target, offset, data.subarray(offset, offset + 4 * MIB))).status).toBe(
+        204,
+      );
+    }
+    await waitFor(async () => receiver.of('post-finish', id).length >= 1, 'post-finish', 15_000);
+    // Whatever else arrives now would be a duplicate.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(receiver.of('post-create', id)).toHaveLength(1);
+    expect(receiver.of('pre-finish', id)).toHaveLength(1);
+    expect(receiver.of('post-finish', id)).toHaveLength(1);
+    expect(await downloadedSha256(`${a.url}/files/${id}`)).toBe(sha256(data));
+  });
+});
+
 describe('a hook receiver that cannot be reached', () => {
   let storage: TestStorage;
   let server: ServerProcess;
