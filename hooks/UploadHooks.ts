@@ -1,7 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import type { Upload } from '@tus/utils';
+import { Upload } from '@tus/utils';
 import type { Logger } from 'pino';
-import { isReservedKey, nodeRequestOf, OWNER_KEY } from '../auth/context.ts';
+import {
+  factsOf,
+  isReservedKey,
+  nodeRequestOf,
+  OWNER_KEY,
+  stampMetadata,
+} from '../auth/context.ts';
 import { concatOf } from '../concat/header.ts';
 import { ServiceUnavailable, type UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
@@ -43,7 +49,7 @@ export type UploadHooksParts = {
 };
 
 /** What the pre-create hook may change of the upload about to be created. */
-export type CreationChanges = { id?: string; metadata?: Record<string, string> };
+type CreationChanges = { id?: string; metadata?: Record<string, string> };
 
 /** Ids a hook cannot choose: names the storage uses for itself. */
 const RESERVED_IDS = new Set(['refs']);
@@ -135,11 +141,14 @@ export class UploadHooks {
    * tusd's 400 merged with the hook's HTTPResponse; ChangeFileInfo may give the upload another
    * id and other client metadata. Returns the changes and the headers to add to the answer.
    */
-  async preCreate(
-    req: object,
-    info: FileInfo,
-  ): Promise<{ changes: CreationChanges; headers: Record<string, string> }> {
-    if (!this.has('pre-create')) return { changes: {}, headers: {} };
+  async preCreate(req: object, upload: Upload): Promise<void> {
+    if (!this.has('pre-create')) return;
+    // The upload as it would be stored (owner, concatenation role); tusd knows no id yet.
+    const info = await this.fileInfoOf(
+      new Upload({ ...upload, metadata: stampMetadata(upload.metadata, req) }),
+      false,
+    );
+    info.ID = '';
     const answer = await this.invoke('pre-create', req, info);
     if (answer.RejectUpload) {
       throw new HookRefusal(mergeResponses(UPLOAD_REJECTED, answer.HTTPResponse));
@@ -171,7 +180,9 @@ export class UploadHooks {
       changes.id = ID;
     }
     if (MetaData) changes.metadata = MetaData;
-    return { changes, headers: answer.HTTPResponse.Header };
+    const facts = factsOf(req);
+    facts.hookChanges = changes;
+    facts.hookHeaders = answer.HTTPResponse.Header;
   }
 
   /** pre-finish: the upload is whole; the hook's HTTPResponse is merged into the answer. */

@@ -1,12 +1,12 @@
-import { Metadata, TUS_RESUMABLE, type Upload } from '@tus/utils';
+import { Metadata, TUS_RESUMABLE, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { factsOf, isReservedKey, OWNER_KEY } from '../auth/context.ts';
+import { factsOf } from '../auth/context.ts';
 import { outageOf, sendJsonError } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { UploadLifecycle } from './lifecycle.ts';
 import { HookRefusal, type UploadHooks } from './UploadHooks.ts';
-import type { FileInfo, HookHttpResponse } from './wire.ts';
+import type { HookHttpResponse } from './wire.ts';
 
 type HookRouteParts = {
   hooks: UploadHooks;
@@ -49,29 +49,17 @@ export function preCreate({ hooks }: HookRouteParts): RequestHandler {
       // tus answers malformed metadata itself; nothing will be created.
       return next();
     }
-    const facts = factsOf(req);
-    const MetaData: Record<string, string> = {};
-    for (const [key, value] of Object.entries(metadata ?? {})) {
-      if (value !== null && !isReservedKey(key)) MetaData[key] = value;
-    }
-    if (facts.owner) MetaData[OWNER_KEY] = facts.owner;
-    const info: FileInfo = {
-      ID: '',
-      Size: length !== undefined && /^\d+$/.test(length) ? Number(length) : 0,
-      SizeIsDeferred: req.get('upload-defer-length') === '1',
-      Offset: 0,
-      MetaData,
-      IsPartial: facts.concat === 'partial',
-      IsFinal: false,
-      PartialUploads: null,
-      Storage: null,
-    };
-    hooks.preCreate(req, info).then(
-      ({ changes, headers }) => {
-        facts.hookChanges = changes;
-        facts.hookHeaders = headers;
-        next();
-      },
+    const size = length !== undefined && /^\d+$/.test(length) ? Number(length) : 0;
+    const deferred = req.get('upload-defer-length') === '1';
+    // The id is tus's to give (or the hook's); this one only carries the request's facts.
+    const upload = new Upload({
+      id: 'pre-create',
+      size: deferred ? undefined : size,
+      offset: 0,
+      metadata,
+    });
+    hooks.preCreate(req, upload).then(
+      () => next(),
       (error: unknown) => answerFailure(res, next, error),
     );
   };

@@ -10,7 +10,7 @@ import {
 } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
-import { CONCAT_KEY, factsOf, nodeRequestOf, OWNER_KEY } from '../auth/context.ts';
+import { factsOf, nodeRequestOf } from '../auth/context.ts';
 import { LinkSigner } from '../auth/links.ts';
 import { createTokenVerifier } from '../auth/tokens.ts';
 import { checksumVerification } from '../checksum/routes.ts';
@@ -216,24 +216,7 @@ export function compose(config: Config, logger: Logger): Composition {
       locker,
       hooks,
       lifecycle,
-      preCreate: uploadHooks
-        ? async (req, upload) => {
-            const facts = factsOf(req);
-            const info = await uploadHooks.fileInfoOf(
-              new Upload({
-                ...upload,
-                metadata: { ...upload.metadata, [CONCAT_KEY]: facts.concat ?? null },
-              }),
-              false,
-            );
-            // tusd's pre-create knows no id yet.
-            info.ID = '';
-            if (facts.owner) info.MetaData[OWNER_KEY] = facts.owner;
-            const { changes, headers } = await uploadHooks.preCreate(req, info);
-            facts.hookChanges = changes;
-            facts.hookHeaders = headers;
-          }
-        : undefined,
+      preCreate: uploadHooks && ((req, upload) => uploadHooks.preCreate(req, upload)),
       hashSources: config.dedupe
         ? (upload, sources) => dedupe.hashSources(upload, sources)
         : undefined,
