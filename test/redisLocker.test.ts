@@ -140,6 +140,77 @@ describe('RedisLocker', () => {
     await lockB.unlock();
   });
 
+  test('a holder whose instance died (its connection closed) is overtaken at once, not after the lease', async () => {
+    const a = await instance({ ttlMs: 10_000 });
+    const b = await instance({ ttlMs: 10_000, acquireTimeoutMs: 15_000 });
+    const raw = await connect(testServices().redisUrl);
+    const id = uniqueId();
+    const key = `tus:lock:{${id}}`;
+    let aAskedToStop = 0;
+    await a.newLock(id).lock(never(), () => {
+      aAskedToStop += 1;
+    });
+    const tokenA = String(await raw.get(key));
+    const [clientA] = tokenA.split('.');
+    // As kill -9 does: the kernel closes the dead process's connection and Redis drops the client.
+    expect(await raw.client('KILL', 'ID', String(clientA))).toBe(1);
+
+    const started = performance.now();
+    const lockB = b.newLock(id);
+    await lockB.lock(never(), noop);
+    const waitedMs = performance.now() - started;
+    expect(waitedMs).toBeLessThan(1000);
+    expect(await raw.get(key)).not.toBe(tokenA);
+    // A, had it survived, is told its lock is gone: its request stops early.
+    expect(aAskedToStop).toBeGreaterThan(0);
+    await lockB.unlock();
+    expect(await raw.exists(key)).toBe(0);
+  });
+
+  test('a holder that is alive but stalled is never overtaken by its connection check', async () => {
+    const a = await instance({ ttlMs: 10_000 });
+    const b = await instance({ acquireTimeoutMs: 600 });
+    const id = uniqueId();
+    const lockA = a.newLock(id);
+    await lockA.lock(never(), noop);
+    // A ignores the release request, as a request stuck in its storage write would.
+    expect(await rejection(b.newLock(id).lock(never(), noop))).toEqual(ERRORS.UPLOAD_LOCKED);
+    await lockA.unlock();
+  });
+
+  test('a Redis user without CLIENT LIST: a dead holder is overtaken when its lease runs out', async () => {
+    const admin = await connect(testServices().redisUrl);
+    const user = `locker-${Math.random().toString(36).slice(2)}`;
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      user,
+      'on',
+      '>secret-pass',
+      '~*',
+      '&*',
+      '+@all',
+      '-client|list',
+    );
+    cleanups.push(() => admin.call('ACL', 'DELUSER', user));
+    const url = new URL(testServices().redisUrl);
+    url.username = user;
+    url.password = 'secret-pass';
+    const ttlMs = 600;
+    const a = await instance({ ttlMs }, url.toString());
+    const b = await instance({ ttlMs, acquireTimeoutMs: 5000 }, url.toString());
+    const id = uniqueId();
+    await a.newLock(id).lock(never(), noop);
+    const [clientA] = String(await admin.get(`tus:lock:{${id}}`)).split('.');
+    await admin.client('KILL', 'ID', String(clientA));
+
+    const started = performance.now();
+    const lockB = b.newLock(id);
+    await lockB.lock(never(), noop);
+    expect(performance.now() - started).toBeGreaterThan(ttlMs / 3);
+    await lockB.unlock();
+  });
+
   test('a holder that ignores release requests makes the acquirer give up with 423 after the bound', async () => {
     const [a, b] = [await instance(), await instance({ acquireTimeoutMs: 500 })];
     const id = uniqueId();

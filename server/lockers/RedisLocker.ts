@@ -18,7 +18,9 @@ export type RedisLockerOptions = {
   commandTimeoutMs?: number;
 };
 
-// A crashed holder blocks its upload for at most 10 s; a live one outlasts two missed renewals.
+// A holder whose instance died is found at once by its Redis connection (see isGone); the lease
+// is the backstop for what that cannot see (a host lost without closing its connections, a
+// Redis that does not allow CLIENT LIST). A live holder outlasts two missed renewals.
 const DEFAULT_TTL_MS = 10_000;
 // Longer than the TTL: a request that meets a crashed holder's lock waits it out, not bounces.
 const DEFAULT_ACQUIRE_TIMEOUT_MS = 15_000;
@@ -38,6 +40,13 @@ const RENEW = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[2])`;
 
+// Takes the lock from a holder whose connection is gone, unless someone else got there first.
+const TAKE_OVER = `
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return holder end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return ARGV[2]`;
+
 // Deletes only our own token, and tells waiters when one of them asked for the lock.
 const RELEASE = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
@@ -52,6 +61,13 @@ type Waiter = { released: boolean; wake?: () => void };
  * Distributed locks in Redis for @tus/server, shared by every instance that uses the same Redis.
  * One pub/sub channel carries `release <holder token>` (asks a holder to give the lock up) and
  * `released <key>` (wakes the acquirers waiting for that key).
+ *
+ * A token starts with the Redis client id of the connection that took the lock
+ * (`<client id>.<random>`). When an instance dies, even by kill -9, the kernel closes its
+ * connections and Redis forgets its client id at once; an acquirer that finds the holder's id
+ * gone from `CLIENT LIST` takes the lock over instead of waiting out the lease. A live instance
+ * keeps its connection however long its event loop stalls, so it is never overtaken this way.
+ * When an instance's own connection closes, it treats every lock it holds as lost.
  */
 export class RedisLocker implements Locker {
   readonly keyPrefix: string;
@@ -67,6 +83,12 @@ export class RedisLocker implements Locker {
   private readonly waiters = new Map<string, Set<Waiter>>();
   private subscribed?: Promise<void>;
   private closed = false;
+  /** The command connection's client id, asked once per connection; undefined after it closes. */
+  private identity?: Promise<string>;
+  /** Counts the command connection's closes: a lock taken across one may carry a dead id. */
+  private connectionEpoch = 0;
+  /** False once Redis refused CLIENT LIST (ACLs, proxies): holders then only expire. */
+  private canSeeClients = true;
 
   constructor(options: RedisLockerOptions) {
     this.redis = options.redis;
@@ -80,6 +102,7 @@ export class RedisLocker implements Locker {
     // Errors surface as 503s from lock(); without a listener ioredis would print each one.
     if (this.ownsSubscriber) this.subscriber.on('error', () => {});
     this.subscriber.on('message', this.onMessage);
+    this.redis.on('close', this.onConnectionClosed);
   }
 
   newLock(id: string): Lock {
@@ -92,6 +115,7 @@ export class RedisLocker implements Locker {
     for (const lock of this.byToken.values()) lock.stopRenewing();
     for (const waiters of this.waiters.values()) for (const waiter of waiters) waiter.wake?.();
     this.subscriber.off('message', this.onMessage);
+    this.redis.off('close', this.onConnectionClosed);
     if (!this.ownsSubscriber) {
       await this.withinTimeout(this.subscriber.unsubscribe(this.channel)).catch(() => undefined);
     } else if (this.subscriber.status === 'ready') {
@@ -107,6 +131,43 @@ export class RedisLocker implements Locker {
   async run(script: string, key: string, ...args: Array<string | number>): Promise<unknown> {
     if (this.closed || this.redis.status !== 'ready') throw ERRORS.REDIS_UNAVAILABLE;
     return this.withinTimeout(this.redis.eval(script, 1, key, ...args));
+  }
+
+  /** The connection's client id, the first part of every token this locker makes. */
+  async clientId(): Promise<string> {
+    if (this.closed || this.redis.status !== 'ready') throw ERRORS.REDIS_UNAVAILABLE;
+    this.identity ??= this.redis.client('ID').then(String);
+    try {
+      return await this.withinTimeout(this.identity);
+    } catch (error) {
+      this.identity = undefined;
+      throw error;
+    }
+  }
+
+  get epoch(): number {
+    return this.connectionEpoch;
+  }
+
+  /**
+   * Whether the holder's instance is gone: its connection is no longer among Redis's clients.
+   * Client ids are never reused by a Redis server, so a gone id stays gone. Unknown → alive.
+   */
+  async isGone(holder: string): Promise<boolean> {
+    const id = holder.slice(0, holder.indexOf('.'));
+    if (!this.canSeeClients || !/^\d+$/.test(id)) return false;
+    try {
+      const clients = await this.withinTimeout(this.redis.client('LIST', 'ID', id));
+      return String(clients).trim() === '';
+    } catch {
+      // NOPERM, or a proxy without CLIENT: fall back to the lease for good.
+      if (this.redis.status === 'ready') this.canSeeClients = false;
+      return false;
+    }
+  }
+
+  async takeOver(key: string, holder: string, token: string): Promise<unknown> {
+    return this.run(TAKE_OVER, key, holder, token, this.ttlMs);
   }
 
   async publish(message: string): Promise<void> {
@@ -145,6 +206,13 @@ export class RedisLocker implements Locker {
   get isClosed(): boolean {
     return this.closed;
   }
+
+  // Another instance may take our locks over as soon as Redis has dropped the connection.
+  private readonly onConnectionClosed = (): void => {
+    this.identity = undefined;
+    this.connectionEpoch += 1;
+    for (const lock of this.byToken.values()) lock.connectionLost();
+  };
 
   private readonly onMessage = (channel: string, message: string): void => {
     if (channel !== this.channel) return;
@@ -190,20 +258,31 @@ class RedisLock implements Lock {
     const locker = this.locker;
     const deadline = Date.now() + locker.acquireTimeoutMs;
     await locker.listen();
-    this.token = randomBytes(16).toString('hex');
     this.requestRelease = requestRelease;
     this.asked = false;
-    // Tracked before the first attempt: a release request can arrive before the SET's reply.
-    locker.track(this.token, this);
     const waiter: Waiter = { released: false };
     const stopWaiting = locker.addWaiter(this.key, waiter);
+    let epoch = -1;
     try {
       for (let delay = FIRST_RETRY_MS; ; delay = Math.min(2 * delay, MAX_RETRY_MS)) {
         if (stopSignal.aborted) throw ERRORS.ABORTED;
         if (locker.isClosed) throw ERRORS.REDIS_UNAVAILABLE;
+        if (epoch !== locker.epoch) {
+          // A new connection, a new client id: tokens name the connection that holds them.
+          epoch = locker.epoch;
+          await this.newToken();
+        }
         waiter.released = false;
-        const holder = await this.attempt();
-        if (holder === this.token) return this.hold();
+        let holder = await this.attempt();
+        if (holder !== this.token && (await locker.isGone(holder))) {
+          holder = String(await locker.takeOver(this.key, holder, this.token));
+        }
+        if (holder === this.token) {
+          if (epoch === locker.epoch) return this.hold();
+          // The connection closed while we took it: the token may name a dead client id.
+          await this.deleteIfOurs(false);
+          continue;
+        }
         // "If the lock is already held by another request, the 'cancelReq' callback is provided
         // to signal the current lock holder to release the lock" — the holder may be elsewhere.
         await locker.publish(`release ${holder}`);
@@ -237,6 +316,13 @@ class RedisLock implements Lock {
     if (this.held) void this.callRequestRelease();
   }
 
+  /** Our connection closed: another instance may already have taken the lock over. */
+  connectionLost(): void {
+    if (!this.held) return;
+    this.stopRenewing();
+    void this.callRequestRelease();
+  }
+
   stopRenewing(): void {
     clearTimeout(this.renewal);
     this.renewal = undefined;
@@ -248,6 +334,13 @@ class RedisLock implements Lock {
       ? [this.locker.channel, `released ${this.key}`]
       : ['', ''];
     await this.locker.run(RELEASE, this.key, this.token, channel, message).catch(() => undefined);
+  }
+
+  /** Tracked before the first attempt: a release request can arrive before the SET's reply. */
+  private async newToken(): Promise<void> {
+    if (this.token) this.locker.track(this.token, undefined);
+    this.token = `${await this.locker.clientId()}.${randomBytes(16).toString('hex')}`;
+    this.locker.track(this.token, this);
   }
 
   private async attempt(): Promise<string> {
