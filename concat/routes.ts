@@ -11,6 +11,7 @@ import {
 } from '../errors/catalogue.ts';
 import { sendHookResponse } from '../hooks/routes.ts';
 import { HookRefusal } from '../hooks/UploadHooks.ts';
+import { inRequestScope } from '../storage/requestScope.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { type Concatenation, ConcatRefused } from './Concatenation.ts';
 import { concatOf, parseUploadConcat, uploadConcatHeader } from './header.ts';
@@ -68,7 +69,8 @@ export function concatCreation({
     } catch {
       return sendTusError(res, TUS_ERRORS.INVALID_METADATA);
     }
-    concatenation.createFinal(req, request.ids, metadata).then(
+    // In a request scope of its own: a lock it loses fences its writes off storage.
+    inRequestScope(undefined, () => concatenation.createFinal(req, request.ids, metadata)).then(
       ({ upload, answer }) => {
         res
           .status(answer.status_code ?? 201)

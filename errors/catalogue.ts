@@ -102,6 +102,8 @@ export const ERRORS = {
   },
   STORAGE_UNAVAILABLE: { status_code: 503, body: 'storage unavailable, retry later\n' },
   REDIS_UNAVAILABLE: { status_code: 503, body: 'redis unavailable, retry later\n' },
+  // The holder's Redis connection closed or its lease ran out: another request may write now.
+  LOCK_LOST: { status_code: 503, body: "the upload's lock was lost while writing, retry later\n" },
   HOOKS_UNAVAILABLE: { status_code: 503, body: 'hook receiver unavailable, retry later\n' },
   INTERNAL_ERROR: { status_code: 500, body: 'internal error\n' },
   // Who may do what.

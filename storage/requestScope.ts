@@ -10,13 +10,18 @@ export type RequestScope = {
   readonly bodyLength?: number;
   /** Offsets this request created or wrote (upload id → offset), known without asking S3. */
   readonly offsets: Map<string, number>;
+  /**
+   * Aborted when a lock this request holds is lost (another instance may hold it now): its
+   * requests to storage stop at once, in flight or not yet sent, instead of finishing.
+   */
+  readonly lockLost: AbortController;
 };
 
 const scopes = new AsyncLocalStorage<RequestScope>();
 
 /** Runs `work` (and everything it awaits) inside the scope of one request. */
 export function inRequestScope<T>(bodyLength: number | undefined, work: () => T): T {
-  return scopes.run({ bodyLength, offsets: new Map() }, work);
+  return scopes.run({ bodyLength, offsets: new Map(), lockLost: new AbortController() }, work);
 }
 
 export function requestScope(): RequestScope | undefined {

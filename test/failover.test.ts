@@ -1,10 +1,11 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { startDedicatedRedis, type TestRedis } from './harness/services.ts';
 import { createTestStorage, MIB, randomContent, type TestStorage } from './harness/stack.ts';
-import { createUpload, offsetOf, patchHeaders, uploadUrlOn } from './harness/tus.ts';
+import { createUpload, idOf, offsetOf, patchHeaders, uploadUrlOn } from './harness/tus.ts';
 
 /** What one PATCH was answered: its status and, on 204, the range of the upload it wrote. */
 type Answer = { writer: string; status: number | undefined; from: number; to?: number };
@@ -67,7 +68,12 @@ async function writer(
  * acknowledged to two writers, none stored without an acknowledgement) and each range holds
  * the bytes of the writer it was acknowledged to.
  */
-function expectTiled(stored: Buffer, answers: Answer[], data: Record<string, Buffer>) {
+function expectTiled(
+  stored: Buffer,
+  answers: Answer[],
+  data: Record<string, Buffer>,
+  statuses = [204, 409, 423],
+) {
   const written = answers.filter((answer) => answer.status === 204).sort((x, y) => x.from - y.from);
   let next = 0;
   for (const { writer, from, to } of written) {
@@ -78,7 +84,7 @@ function expectTiled(stored: Buffer, answers: Answer[], data: Record<string, Buf
     next = to as number;
   }
   expect(next).toBe(stored.length);
-  for (const { status } of answers) expect([204, 409, 423]).toContain(status);
+  for (const { status } of answers) expect(statuses).toContain(status);
 }
 
 async function downloaded(url: string): Promise<Buffer> {
@@ -156,5 +162,31 @@ describe('two writers on two instances never append to one upload at once', () =
       writer('B', uploadUrlOn(b, url), data.B, 4 * MIB, answers),
     ]);
     expectTiled(await downloaded(uploadUrlOn(a, url)), answers, data);
+  });
+
+  test('a holder whose Redis connection drops stops writing at once (503): the other writer takes over, the bytes tile', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        const length = 10 * MIB;
+        const data = { A: randomContent(length), B: randomContent(length) };
+        const url = await createUpload(a.url, length);
+        const answers: Answer[] = [];
+        // 8 MiB, one S3 part, streamed over ~0.6 s: A is mid-part when its connection drops.
+        const first = pacedPatch(uploadUrlOn(a, url), 0, data.A.subarray(0, 8 * MIB), 20);
+        await sleep(250 + 50 * round);
+        const token = String(await admin.get(`tus:lock:{${idOf(url)}}`));
+        expect(await admin.client('KILL', 'ID', token.split('.')[0] as string)).toBe(1);
+        const takeover = writer('B', uploadUrlOn(b, url), data.B, 4 * MIB, answers);
+        const { status, offset } = await first;
+        answers.push({ writer: 'A', status, from: 0, to: status === 204 ? offset : undefined });
+        // Fenced: not the graceful 204 of a request asked to let go, which would store its bytes.
+        expect(status).toBe(503);
+        await takeover;
+        expectTiled(await downloaded(uploadUrlOn(a, url)), answers, data, [204, 409, 423, 503]);
+      }
+    } finally {
+      admin.disconnect();
+    }
   });
 });

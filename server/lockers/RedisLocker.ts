@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
 import { ERRORS } from '../../errors/catalogue.ts';
+import { type RequestScope, requestScope } from '../../storage/requestScope.ts';
 
 export type RedisLockerOptions = {
   /** Connection for commands; the caller owns it (connects and quits it). */
@@ -248,6 +249,8 @@ class RedisLock implements Lock {
   private asked = false;
   private requestRelease?: RequestRelease;
   private renewal?: NodeJS.Timeout;
+  /** The request that holds the lock: its storage writes stop when the lock is lost. */
+  private scope?: RequestScope;
 
   constructor(
     private readonly locker: RedisLocker,
@@ -259,6 +262,7 @@ class RedisLock implements Lock {
     const deadline = Date.now() + locker.acquireTimeoutMs;
     await locker.listen();
     this.requestRelease = requestRelease;
+    this.scope = requestScope();
     this.asked = false;
     const waiter: Waiter = { released: false };
     const stopWaiting = locker.addWaiter(this.key, waiter);
@@ -320,7 +324,7 @@ class RedisLock implements Lock {
   connectionLost(): void {
     if (!this.held) return;
     this.stopRenewing();
-    void this.callRequestRelease();
+    this.lost();
   }
 
   stopRenewing(): void {
@@ -367,8 +371,16 @@ class RedisLock implements Lock {
       .catch(() => undefined);
     if (!this.held || this.locker.isClosed) return;
     if (renewed !== 0) this.scheduleRenewal();
-    // Lost (0) or unknown (Redis unreachable): stop the request early so it persists and unlocks.
-    if (renewed !== 1) await this.callRequestRelease();
+    // Lost (0): someone else may hold it; stop writing at once.
+    if (renewed === 0) this.lost();
+    // Unknown (Redis unreachable, so unreachable to others too): stop early, persist, unlock.
+    else if (renewed !== 1) await this.callRequestRelease();
+  }
+
+  /** Fences the holding request off storage, then asks it to end. */
+  private lost(): void {
+    this.scope?.lockLost.abort(ERRORS.LOCK_LOST);
+    void this.callRequestRelease();
   }
 
   private async callRequestRelease(): Promise<void> {

@@ -33,6 +33,7 @@ import {
 } from '../types.ts';
 import { MetadataCache } from './MetadataCache.ts';
 import {
+  fenceLostLocks,
   isNotFound,
   notFoundAsTus,
   reportOutages,
@@ -93,6 +94,7 @@ export class S3Storage implements UploadStorage {
     };
     this.client = new S3Client(clientConfig);
     reportOutages(this.client);
+    fenceLostLocks(this.client);
     timeRequests(this.client, options.observe);
     this.http = new S3Http({
       endpoint: options.endpoint,

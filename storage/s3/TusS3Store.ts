@@ -7,7 +7,13 @@ import { type RequestScope, requestScope } from '../requestScope.ts';
 import { Spool } from '../spool.ts';
 import { type ContentSource, linkedOwner } from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
-import { notFoundAsTus, reportOutages, type S3Observer, timeRequests } from './outages.ts';
+import {
+  fenceLostLocks,
+  notFoundAsTus,
+  reportOutages,
+  type S3Observer,
+  timeRequests,
+} from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 
@@ -49,6 +55,7 @@ export class TusS3Store extends S3Store {
   ) {
     super(options);
     reportOutages(this.client);
+    fenceLostLocks(this.client);
     timeRequests(this.client, observe);
   }
 
@@ -217,6 +224,8 @@ export class TusS3Store extends S3Store {
     );
     const slicer = new StreamSlicer(readStream);
     const uploadId = metadata['upload-id'];
+    // The upload's lock lost: every part in flight is aborted (S3 keeps none of it), none resent.
+    const lockLost = requestScope()?.lockLost.signal;
     const inFlight: Array<Promise<void>> = [];
     let uploaded = 0;
     let partNumber = currentPartNumber;
@@ -236,6 +245,8 @@ export class TusS3Store extends S3Store {
       }
       const acquired = permit;
       const abort = new AbortController();
+      const fence = () => abort.abort(lockLost?.reason);
+      lockLost?.addEventListener('abort', fence, { once: true });
       let sliced!: () => void;
       const slicedAll = new Promise<void>((resolve) => {
         sliced = resolve;
@@ -275,6 +286,7 @@ export class TusS3Store extends S3Store {
             state.parts?.push({ PartNumber: number, ETag: etag, Size: piece.length });
         })
         .finally(() => {
+          lockLost?.removeEventListener('abort', fence);
           void acquired.release();
           // A cut piece keeps its spool: its bytes are sent again below.
           if (!abort.signal.aborted) void spool.discard();
@@ -290,6 +302,7 @@ export class TusS3Store extends S3Store {
     }
     const results = await Promise.allSettled(inFlight);
     try {
+      lockLost?.throwIfAborted();
       if (failure) throw failure;
       for (const [index, result] of results.entries()) {
         if (result.status === 'rejected' && inFlight[index] !== cut?.sent) throw result.reason;

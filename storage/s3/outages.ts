@@ -1,5 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ERRORS } from '@tus/utils';
+import { requestScope } from '../requestScope.ts';
 import { ServiceUnavailable } from '../types.ts';
 
 // Errors of a connection that could not be made or was lost, from Node's net and undici.
@@ -52,6 +53,20 @@ export function reportOutages(client: S3Client): void {
       }
     },
     { step: 'initialize', name: 'reportStorageOutages' },
+  );
+}
+
+/**
+ * A request whose upload lock was lost (see RequestScope.lockLost) starts nothing more on S3:
+ * each command fails with the loss before it leaves. (TusS3Store aborts the parts in flight.)
+ */
+export function fenceLostLocks(client: S3Client): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      requestScope()?.lockLost.signal.throwIfAborted();
+      return next(args);
+    },
+    { step: 'initialize', name: 'fenceLostLocks' },
   );
 }
 
