@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 
 const SCENARIO_IDS = [
   'upload',
+  'nginx',
   'parallel',
   'concurrent',
   'download',

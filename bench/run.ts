@@ -11,6 +11,7 @@ import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
 import { concurrentScenario } from './scenarios/concurrent.ts';
 import { dedupeHitScenario } from './scenarios/dedupeHit.ts';
 import { downloadScenario } from './scenarios/download.ts';
+import { nginxScenario } from './scenarios/nginx.ts';
 import { parallelScenario } from './scenarios/parallel.ts';
 import { rangesScenario } from './scenarios/ranges.ts';
 import { uploadScenario } from './scenarios/upload.ts';
@@ -26,6 +27,7 @@ const RESULTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results
 /** In this order: the upload leaves the fixture that download and ranges then read. */
 const SCENARIOS: Record<ScenarioId, Scenario> = {
   upload: uploadScenario,
+  nginx: nginxScenario,
   parallel: parallelScenario,
   concurrent: concurrentScenario,
   download: downloadScenario,
@@ -40,7 +42,7 @@ async function main(options: BenchOptions) {
   const stamp = new Date(started).toISOString().replace(/[:.]/g, '-');
   const loadBefore = loadAverage();
   const cpuBefore = cpuSnapshot();
-  checkServices();
+  checkServices(options.scenarios.includes('nginx'));
   // Our server runs as `npm start` runs it: built from the current sources.
   buildServer();
   const tusdBinary = ensureTusd(log);

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { nginxBinary } from '../test/harness/nginx.ts';
 import { minioBinary } from '../test/harness/services.ts';
 
 const TUSD_MODULE = 'github.com/tus/tusd/v2/cmd/tusd@v2.10.0';
@@ -28,13 +29,14 @@ export function ensureTusd(log: (message: string) => void): string {
   return binary;
 }
 
-/** MinIO and redis-server are the test suite's; `npm test` installs them where missing. */
-export function checkServices(): void {
+/** MinIO, redis-server and nginx are the test suite's; `npm test` installs them where missing. */
+export function checkServices(needsNginx: boolean): void {
   const minio = minioBinary();
   if (minio === 'minio' && !run('minio', ['--version']))
     throw new Error('MinIO is not installed: run `npm test` once (scripts/test.sh installs it)');
   if (!run('redis-server', ['--version']))
     throw new Error('redis-server is not installed: run `npm test` once (it installs it)');
+  if (needsNginx) nginxBinary();
 }
 
 /** The module version a Go binary was built from, as `go version -m` reports it. */

@@ -32,6 +32,27 @@ install_chromium() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 }
 
+# The deploy suite runs deploy/nginx.conf with Debian's nginx, always as a local process.
+install_nginx() {
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 && return
+  echo "test: installing nginx from Debian's packages"
+  as_root apt-get update -qq
+  # The package starts its service (port 80) unless policy-rc.d forbids it, and fails where
+  # there is no init system to start it with; the tests need only the binary.
+  local policy=/usr/sbin/policy-rc.d added="" status=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+    as_root chmod 755 "$policy"
+    added=1
+  fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null || status=$?
+  if [ -n "$added" ]; then as_root rm -f "$policy"; fi
+  [ "$status" = 0 ] || return "$status"
+  # A policy-rc.d that allowed the start: stop that nginx, and keep systemd from starting it.
+  as_root invoke-rc.d nginx stop >/dev/null 2>&1 || true
+  if [ -d /run/systemd/system ]; then as_root systemctl disable --quiet nginx || true; fi
+}
+
 install_minio() {
   local gobin
   gobin="$(go env GOPATH)/bin"
@@ -70,6 +91,7 @@ else
   install_minio
 fi
 install_chromium
+install_nginx
 install_tuspy
 
 npm run lint

@@ -2,10 +2,25 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { Upload } from 'tus-js-client';
+import { startNginx } from './harness/nginx.ts';
+import { loggedRequest, type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { startDedicatedRedis, type TestRedis } from './harness/services.ts';
-import { createTestStorage, MIB, randomContent, type TestStorage } from './harness/stack.ts';
-import { createUpload, idOf, offsetOf, patchHeaders, uploadUrlOn } from './harness/tus.ts';
+import {
+  createTestStorage,
+  MIB,
+  randomContent,
+  sha256,
+  type TestStorage,
+} from './harness/stack.ts';
+import {
+  createUpload,
+  downloadedSha256,
+  idOf,
+  offsetOf,
+  patchHeaders,
+  uploadUrlOn,
+} from './harness/tus.ts';
 
 /** What one PATCH was answered: its status and, on 204, the range of the upload it wrote. */
 type Answer = { writer: string; status: number | undefined; from: number; to?: number };
@@ -190,3 +205,93 @@ describe('two writers on two instances never append to one upload at once', () =
     }
   });
 });
+
+describe('through nginx (deploy/nginx.conf), two instances: kill -9 of the one receiving a PATCH', () => {
+  let storage: TestStorage;
+  let redis: TestRedis;
+
+  beforeAll(async () => {
+    storage = createTestStorage('s3');
+    redis = await startDedicatedRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    await storage?.cleanup();
+  });
+
+  test('tus-js-client continues on the other instance within 3 s, 3 rounds, and the bytes are intact', async () => {
+    const env = { ...storage.env, REDIS_URL: redis.url };
+    const stalls: number[] = [];
+    for (let round = 0; round < 3; round += 1) {
+      const instances = await Promise.all([startServer(env), startServer(env)]);
+      const nginx = await startNginx({ upstreams: instances.map((server) => server.url) });
+      try {
+        const data = randomContent(96 * MIB);
+        const CHUNK = 8 * MIB;
+        const chunksDone: number[] = [];
+        let killedAt = 0;
+        let receiving: ServerProcess | undefined;
+        let uploadUrl = '';
+        let patches = 0;
+        const kill = () => {
+          // The instance that logged this upload's PATCHes receives this one too.
+          const id = idOf(uploadUrl);
+          receiving = instances.find((server) =>
+            server.logs().some((line) => {
+              const req = loggedRequest(line);
+              return req?.method === 'PATCH' && req.path.endsWith(id);
+            }),
+          );
+          killedAt = performance.now();
+          if (receiving) process.kill(receiving.pid, 'SIGKILL');
+        };
+        await new Promise<void>((resolve, reject) => {
+          const upload = new Upload(data, {
+            endpoint: `${nginx.url}/files/`,
+            chunkSize: CHUNK,
+            retryDelays: [0, 200, 500, 1000, 2000],
+            onBeforeRequest: (req) => {
+              if (req.getMethod() === 'PATCH') patches += 1;
+            },
+            onChunkComplete: () => {
+              chunksDone.push(performance.now());
+              uploadUrl = upload.url ?? '';
+              // Some way into the next PATCH (a chunk takes ~150 ms here).
+              if (chunksDone.length === 3 + round) setTimeout(kill, 40 + 20 * round);
+            },
+            onError: reject,
+            onSuccess: () => resolve(),
+          });
+          upload.start();
+        });
+        expect(receiving).toBeDefined();
+        // The PATCH in flight was cut by the kill and sent again: one more PATCH than chunks.
+        expect(patches).toBe(data.length / CHUNK + 1);
+        expect(killedAt).toBeGreaterThan(0);
+        const before = chunksDone.filter((at) => at < killedAt);
+        const next = chunksDone.find((at) => at > killedAt) as number;
+        const usual = median(before.slice(1).map((at, i) => at - (before[i] as number)));
+        // From the kill to the end of the chunk that was cut: that chunk is sent whole again.
+        const stall = next - killedAt;
+        stalls.push(Math.round(stall));
+        process.stdout.write(
+          `failover: round ${round}: kill -9 during chunk ${chunksDone.length > 0 ? before.length + 1 : 0}; next chunk done ${Math.round(stall)} ms later (a chunk usually takes ${Math.round(usual)} ms)\n`,
+        );
+        expect(stall).toBeLessThan(3000);
+        expect(await downloadedSha256(uploadUrl)).toBe(sha256(data));
+        // The upload went through both instances, one of them dead now.
+        const survivor = instances.find((server) => server !== receiving) as ServerProcess;
+        expect(await downloadedSha256(uploadUrlOn(survivor, uploadUrl))).toBe(sha256(data));
+      } finally {
+        await nginx.stop();
+        await Promise.all(instances.map((server) => server.stop('SIGKILL')));
+      }
+    }
+    process.stdout.write(`failover: stalls after kill -9: ${stalls.join(', ')} ms\n`);
+  });
+});
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
