@@ -157,12 +157,17 @@ export class RedisLocker implements Locker {
   async isGone(holder: string): Promise<boolean> {
     const id = holder.slice(0, holder.indexOf('.'));
     if (!this.canSeeClients || !/^\d+$/.test(id)) return false;
+    let refused = false;
+    const listed = this.redis.client('LIST', 'ID', id).catch((error: unknown) => {
+      refused = (error as Error | undefined)?.name === 'ReplyError';
+      throw error;
+    });
     try {
-      const clients = await this.withinTimeout(this.redis.client('LIST', 'ID', id));
-      return String(clients).trim() === '';
+      return String(await this.withinTimeout(listed)).trim() === '';
     } catch {
-      // NOPERM, or a proxy without CLIENT: fall back to the lease for good.
-      if (this.redis.status === 'ready') this.canSeeClients = false;
+      // Refused (NOPERM, a proxy without CLIENT): the lease decides from now on. A slow or
+      // lost reply only counts as "alive" this time.
+      if (refused) this.canSeeClients = false;
       return false;
     }
   }
