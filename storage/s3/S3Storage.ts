@@ -32,14 +32,7 @@ import {
   type UploadStorage,
 } from '../types.ts';
 import { MetadataCache } from './MetadataCache.ts';
-import {
-  fenceLostLocks,
-  isNotFound,
-  notFoundAsTus,
-  reportOutages,
-  type S3Observer,
-  timeRequests,
-} from './outages.ts';
+import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
 import { S3ContentRefs } from './S3ContentRefs.ts';
 import { S3Http } from './S3Http.ts';
 import { TusS3Store } from './TusS3Store.ts';
@@ -93,9 +86,7 @@ export class S3Storage implements UploadStorage {
       responseChecksumValidation: 'WHEN_REQUIRED',
     };
     this.client = new S3Client(clientConfig);
-    reportOutages(this.client);
-    fenceLostLocks(this.client);
-    timeRequests(this.client, options.observe);
+    instrument(this.client, options.observe);
     this.http = new S3Http({
       endpoint: options.endpoint,
       bucket: options.bucket,

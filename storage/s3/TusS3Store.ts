@@ -7,13 +7,7 @@ import { type RequestScope, requestScope } from '../requestScope.ts';
 import { Spool } from '../spool.ts';
 import { type ContentSource, linkedOwner } from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
-import {
-  fenceLostLocks,
-  notFoundAsTus,
-  reportOutages,
-  type S3Observer,
-  timeRequests,
-} from './outages.ts';
+import { instrument, notFoundAsTus, type S3Observer } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 
@@ -54,9 +48,7 @@ export class TusS3Store extends S3Store {
     observe?: S3Observer,
   ) {
     super(options);
-    reportOutages(this.client);
-    fenceLostLocks(this.client);
-    timeRequests(this.client, observe);
+    instrument(this.client, observe);
   }
 
   /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */

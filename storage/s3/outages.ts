@@ -60,7 +60,7 @@ export function reportOutages(client: S3Client): void {
  * A request whose upload lock was lost (see RequestScope.lockLost) starts nothing more on S3:
  * each command fails with the loss before it leaves. (TusS3Store aborts the parts in flight.)
  */
-export function fenceLostLocks(client: S3Client): void {
+function fenceLostLocks(client: S3Client): void {
   client.middlewareStack.add(
     (next) => async (args) => {
       requestScope()?.lockLost.signal.throwIfAborted();
@@ -74,7 +74,7 @@ export function fenceLostLocks(client: S3Client): void {
 export type S3Observer = (operation: string, seconds: number) => void;
 
 /** Reports the duration of every request of the client, failed ones included. */
-export function timeRequests(client: S3Client, observe: S3Observer | undefined): void {
+function timeRequests(client: S3Client, observe: S3Observer | undefined): void {
   if (!observe) return;
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -90,6 +90,13 @@ export function timeRequests(client: S3Client, observe: S3Observer | undefined):
     },
     { step: 'initialize', name: 'timeS3Requests' },
   );
+}
+
+/** What every S3 client of the server does: outages as 503s, lost locks fenced, requests timed. */
+export function instrument(client: S3Client, observe: S3Observer | undefined): void {
+  reportOutages(client);
+  fenceLostLocks(client);
+  timeRequests(client, observe);
 }
 
 export function isNotFound(error: unknown): boolean {
