@@ -3,6 +3,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, Provider, SourceData } from '@smithy/types';
+import { requestScope } from '../requestScope.ts';
 import { ServiceUnavailable } from '../types.ts';
 import { isNotFound, isUnreachable } from './outages.ts';
 
@@ -138,6 +139,9 @@ export class S3Http {
     extraHeaders: Record<string, string> = {},
     body?: Buffer,
   ): Promise<IncomingMessage> {
+    // As for the S3 client (outages.ts): a request that lost its upload's lock sends nothing more,
+    // least of all a record (`<id>.info`) over the one its new holder writes.
+    requestScope()?.lockLost.signal.throwIfAborted();
     const { hostname, port, protocol } = this.endpoint;
     const path = `/${encodeURIComponent(this.options.bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
     const headers: Record<string, string> = {
