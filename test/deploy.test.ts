@@ -222,14 +222,19 @@ describe('deploy/nginx.conf: nginx in front of two instances on one MinIO and on
       }
     });
 
-    test('/metrics answers 404 through nginx while each instance serves it', async () => {
-      const proxied = await fetch(`${nginx.url}/metrics`);
-      expect(proxied.status).toBe(404);
-      expect(await proxied.text()).not.toContain('tus_');
-      for (const instance of instances) {
-        const direct = await fetch(`${instance.url}/metrics`);
-        expect(direct.status).toBe(200);
-        expect(await direct.text()).toContain('tus_uploads_created_total');
+    test('/metrics answers 404 through nginx, however it is spelled, while each instance serves it', async () => {
+      // Each spelling reaches the metrics on an instance itself (its routes ignore case and a
+      // trailing slash).
+      const spellings = ['/metrics', '/metrics/', '/Metrics', '/METRICS/', '/metrics?x=1'];
+      for (const spelling of spellings) {
+        const proxied = await fetch(`${nginx.url}${spelling}`);
+        expect({ spelling, status: proxied.status }).toEqual({ spelling, status: 404 });
+        expect(await proxied.text()).not.toContain('tus_');
+        for (const instance of instances) {
+          const direct = await fetch(`${instance.url}${spelling}`);
+          expect({ spelling, status: direct.status }).toEqual({ spelling, status: 200 });
+          expect(await direct.text()).toContain('tus_uploads_created_total');
+        }
       }
     });
 
