@@ -16,6 +16,7 @@ type Service = {
   deploy?: { replicas?: number };
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
+  ports?: string[];
 };
 const compose = parse(read('docker-compose.yml')) as { services: Record<string, Service> };
 const services = compose.services;
@@ -60,6 +61,18 @@ describe('docker-compose.yml', () => {
     // `resolve` on an upstream server needs nginx 1.27.3 or later.
     const [, major, minor] = /^nginx:(\d+)\.(\d+)-/.exec(services.nginx?.image ?? '') ?? [];
     expect(Number(major) * 1000 + Number(minor)).toBeGreaterThanOrEqual(1027);
+  });
+
+  test("only nginx is reachable from other machines; MinIO's console only from this one", () => {
+    const published = Object.fromEntries(
+      Object.entries(services).map(([name, service]) => [name, service.ports ?? []]),
+    );
+    expect(published).toEqual({
+      minio: ['127.0.0.1:9001:9001'],
+      redis: [],
+      server: [],
+      nginx: ['8080:8080'],
+    });
   });
 
   test('the replicas believe the proxy in front of them, and start after MinIO and Redis are ready', () => {
