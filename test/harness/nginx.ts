@@ -15,6 +15,14 @@ const UPSTREAM_SERVER = /^([ \t]*)server server:8080 resolve;[ \t]*$/gm;
 const LISTEN = /^([ \t]*)listen 8080;[ \t]*$/gm;
 const HASH = /^[ \t]*hash \$balance_key consistent;[ \t]*\n/gm;
 
+/** Throws unless `pattern` matches exactly one line of `conf`: the file and tests stay in step. */
+function expectOneLine(conf: string, pattern: RegExp, what: string): void {
+  const found = [...conf.matchAll(pattern)].length;
+  if (found !== 1) {
+    throw new Error(`nginx.conf: expected one "${what}" line, found ${found}`);
+  }
+}
+
 /** Replaces the one line `pattern` matches; throws unless exactly one does. */
 function replaceLine(
   conf: string,
@@ -22,10 +30,7 @@ function replaceLine(
   what: string,
   lines: (indent: string) => string[],
 ): string {
-  const found = [...conf.matchAll(pattern)].length;
-  if (found !== 1) {
-    throw new Error(`nginx.conf: expected one "${what}" line, found ${found}`);
-  }
+  expectOneLine(conf, pattern, what);
   return conf.replace(pattern, (_line, indent: string) =>
     lines(indent)
       .map((line) => `${indent}${line}`)
@@ -61,8 +66,7 @@ export function renderForLoopback(conf: string, options: LoopbackOptions): strin
 
 /** The same configuration balancing round-robin: the `hash … consistent;` line removed. */
 export function withoutHashing(conf: string): string {
-  const found = [...conf.matchAll(HASH)].length;
-  if (found !== 1) throw new Error(`nginx.conf: expected one "hash" line, found ${found}`);
+  expectOneLine(conf, HASH, 'hash');
   return conf.replace(HASH, '');
 }
 
