@@ -14,6 +14,10 @@ type RequestFacts = {
   hookChanges?: { id?: string; metadata?: Record<string, string> };
   /** Headers a hook asked to add to this request's answer. */
   hookHeaders?: Record<string, string>;
+  /** The method came from X-HTTP-Method-Override on a POST (server/methodOverride.ts). */
+  methodOverridden?: boolean;
+  /** An X-HTTP-Method-Override the edge refused: answered once the request is authenticated. */
+  methodRefusal?: { readonly status_code: number; readonly body: string };
   /** Body bytes read from the client so far (post-receive tells them). */
   bodyBytes?: number;
 };

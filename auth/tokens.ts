@@ -7,6 +7,8 @@ export type TokenOptions = {
   jwksUrl?: string;
   issuer?: string;
   audience?: string;
+  /** Refuse tokens without `exp` (AUTH_REQUIRE_EXP, on by default): they never expire. */
+  requireExp?: boolean;
 };
 
 /** Why a request is not authenticated; `reason` goes into WWW-Authenticate (RFC 6750 §3). */
@@ -35,7 +37,8 @@ export type TokenVerifier = (authorization: string | undefined) => Promise<strin
 
 /** The verifier for the configured keys, or undefined when auth is off (anonymous). */
 export function createTokenVerifier(options: TokenOptions): TokenVerifier | undefined {
-  const { secret, jwksUrl, issuer, audience } = options;
+  const { secret, jwksUrl, issuer, audience, requireExp = true } = options;
+  const requiredClaims = requireExp ? ['sub', 'exp'] : ['sub'];
   let key: Uint8Array | JWTVerifyGetKey;
   let algorithms: string[];
   if (secret) {
@@ -60,7 +63,7 @@ export function createTokenVerifier(options: TokenOptions): TokenVerifier | unde
         algorithms,
         issuer,
         audience,
-        requiredClaims: ['sub'],
+        requiredClaims,
       });
       const sub = payload.sub;
       if (typeof sub !== 'string' || sub === '' || sub.length > MAX_SUBJECT_LENGTH) {
@@ -74,6 +77,9 @@ export function createTokenVerifier(options: TokenOptions): TokenVerifier | unde
       }
       if (error instanceof errors.JWTExpired) {
         throw new AuthFailure('invalid_token', 'the token has expired');
+      }
+      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'exp') {
+        throw new AuthFailure('invalid_token', 'the token has no exp claim');
       }
       throw new AuthFailure('invalid_token', 'the token is invalid');
     }

@@ -5,6 +5,7 @@ import { factsOf } from '../auth/context.ts';
 import { ERRORS, outageOf, sendTusError } from '../errors/catalogue.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
+import { spoolRefusal } from './chunkLimit.ts';
 import { ChecksumVerifier, parseUploadChecksum } from './uploadChecksum.ts';
 
 /** A request body that matched its Upload-Checksum, held in a spool file until tus writes it. */
@@ -17,15 +18,28 @@ export function verifiedBodyOf(req: object): VerifiedBody | undefined {
   return verifiedBodies.get(req);
 }
 
-type ChecksumParts = { storage: UploadStorage; maxSize: number; logger: Logger };
+type ChecksumParts = {
+  storage: UploadStorage;
+  maxSize: number;
+  /** CHECKSUM_MAX_CHUNK_SIZE: the most one checksummed request may carry (and spool). */
+  maxChunkSize: number;
+  logger: Logger;
+};
 
 /**
  * The checksum extension. A PATCH (or a creation with upload) that carries Upload-Checksum is
  * read whole into a spool file and hashed before any of it reaches tus: only a body that
  * matches is written, so a mismatch (460) leaves the upload's offset, its parts and its tail
- * as they were. The spool is bounded by what the upload may still take.
+ * as they were. The spool is bounded by what the upload may still take and by `maxChunkSize`:
+ * a Content-Length over either is refused (413) before any byte is read, and a chunked body the
+ * moment it passes one (the spool removed, the connection closed so that no more is read).
  */
-export function checksumVerification({ storage, maxSize, logger }: ChecksumParts): RequestHandler {
+export function checksumVerification({
+  storage,
+  maxSize,
+  maxChunkSize,
+  logger,
+}: ChecksumParts): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('upload-checksum');
     const carriesBody = req.get('content-type') === 'application/offset+octet-stream';
@@ -72,17 +86,25 @@ export function checksumVerification({ storage, maxSize, logger }: ChecksumParts
   ): Promise<VerifiedBody | undefined> {
     const limit = await bodyLimit(req);
     const declared = req.get('content-length');
-    if (declared !== undefined && Number(declared) > limit) {
-      sendTusError(res, ERRORS.ERR_SIZE_EXCEEDED);
+    const refused =
+      declared === undefined ? undefined : spoolRefusal(Number(declared), limit, maxChunkSize);
+    if (refused) {
+      sendTusError(res, refused);
       return undefined;
     }
     const spool = await Spool.open();
     const facts = factsOf(req);
     let kept = false;
     try {
-      for await (const chunk of req as AsyncIterable<Buffer>) {
-        if (spool.length + chunk.length > limit) {
-          sendTusError(res, ERRORS.ERR_SIZE_EXCEEDED);
+      // Leaving the loop early must not destroy the request (and its socket) before the 413 is
+      // sent: `Connection: close` ends the connection once it is.
+      for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+        const over = spoolRefusal(spool.length + chunk.length, limit, maxChunkSize);
+        if (over) {
+          req.pause();
+          // Removed before the answer, so that a client that sees the 413 sees no spool either.
+          await spool.discard();
+          sendTusError(res, over, { Connection: 'close' });
           return undefined;
         }
         verifier.update(chunk);

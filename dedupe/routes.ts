@@ -26,6 +26,8 @@ type DedupeRouteParts = {
     created(req: object, upload: Upload): void;
     finished(req: object, upload: Upload): void;
   };
+  /** DEDUPE_PROOF: creations claiming a sha256 get a challenge another owner's content answers. */
+  proofs?: boolean;
 };
 
 /** Requests the dedupe routes cannot answer go on to tus unchanged, errors included. */
@@ -68,6 +70,7 @@ export function dedupeCreation({
   maxSize,
   urlFor,
   lifecycle,
+  proofs,
 }: DedupeRouteParts): RequestHandler {
   return orTus(logger, async (req, res) => {
     const length = req.get('upload-length');
@@ -90,7 +93,8 @@ export function dedupeCreation({
 
     const entry = facts.owner && (await dedupe.findOwned(facts.owner, size, upload.metadata));
     if (!entry) {
-      const challenge = dedupe.challengeFor(size, upload.metadata);
+      // Off by default: a proof tells whether anyone stored a guessable file (README, Dedupe).
+      const challenge = proofs ? dedupe.challengeFor(size, upload.metadata) : undefined;
       // tus creates the upload; the challenge goes into its record and its answer.
       if (challenge) facts.challenge = formatChallenge(challenge);
       return false;

@@ -38,8 +38,8 @@ const SCRIPT_TYPES = new Set([
   'application/wasm',
 ]);
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: file names lose C0 controls and DEL (CR/LF).
-const CONTROL_CHARACTERS = /[\x00-\x1f\x7f]/g;
+// Cc (C0, DEL, C1) and Bidi_Control: U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069.
+const CONTROL_CHARACTERS = /[\p{Cc}\p{Bidi_Control}]/gu;
 
 function firstValue(metadata: Record<string, string | null>, keys: string[]): string | undefined {
   for (const key of keys) {
@@ -75,7 +75,11 @@ export function isSafeInline(contentType: string): boolean {
   return INLINE_TOP_LEVEL_TYPES.has(topLevel) || INLINE_EXACT_TYPES.has(essence);
 }
 
-/** The uploader's file name without directories or control characters, or undefined. */
+/**
+ * The uploader's file name without directories or control characters, or undefined. Control
+ * characters are C0, DEL, C1 (CR/LF would end the header) and the Unicode bidi controls (U+061C,
+ * U+200E, U+200F, U+202A–U+202E, U+2066–U+2069): with U+202E `…gnp.exe` would show as `…exe.png`.
+ */
 export function downloadNameOf(metadata: Record<string, string | null>): string | undefined {
   const name = firstValue(metadata, ['filename', 'name']);
   const base = name?.replace(CONTROL_CHARACTERS, '').split(/[/\\]/).pop()?.trim();

@@ -19,7 +19,11 @@ export const ERRORS = {
   },
   UNSUPPORTED_METHOD_OVERRIDE: {
     status_code: 400,
-    body: 'X-HTTP-Method-Override must be GET, HEAD, POST, PATCH, DELETE or OPTIONS\n',
+    body: 'X-HTTP-Method-Override must be PATCH, HEAD, DELETE or POST\n',
+  },
+  METHOD_OVERRIDE_NOT_POST: {
+    status_code: 400,
+    body: 'X-HTTP-Method-Override is accepted on POST requests only\n',
   },
   PATCH_CONTENT_TYPE: {
     status_code: 415,
@@ -65,6 +69,11 @@ export const ERRORS = {
   CHECKSUM_BODY_INCOMPLETE: {
     status_code: 400,
     body: 'the request body ended before its Content-Length; nothing was stored\n',
+  },
+  // `{max}` is CHECKSUM_MAX_CHUNK_SIZE (checksum/chunkLimit.ts fills it in).
+  CHECKSUM_CHUNK_TOO_LARGE: {
+    status_code: 413,
+    body: 'a request with Upload-Checksum may carry at most {max} bytes; send smaller chunks\n',
   },
   // The concatenation extension: Upload-Concat on a creation.
   INVALID_UPLOAD_CONCAT: {
@@ -116,6 +125,12 @@ export const ERRORS = {
     body: 'expiresIn must be a whole number of seconds from 1 to 604800\n',
   },
   UPLOAD_NOT_FINISHED: { status_code: 409, body: 'the upload is not finished\n' },
+  // The JSON bodies of POST /files/:id/links and POST /files/:id/proof.
+  INVALID_JSON_BODY: {
+    status_code: 400,
+    body: 'the request body must be a JSON object\n',
+  },
+  JSON_BODY_TOO_LARGE: { status_code: 413, body: 'the request body must be at most 1 KB\n' },
   // Proofs of ownership for a claimed hash (dedupe).
   INVALID_PROOF_REQUEST: {
     status_code: 400,

@@ -12,6 +12,7 @@ import {
 } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
+import { isPreflight } from './methodOverride.ts';
 import { isDownloadRequest } from './requests.ts';
 
 type AccessParts = {
@@ -31,6 +32,11 @@ function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): v
   sendTusError(res, entry, headers);
 }
 
+/** The one answer for an upload that is missing or another owner's (auth on). */
+function notFound(req: Request, res: Response): void {
+  reject(req, res, isDownloadRequest(req) ? ERRORS.NOT_FOUND : ERRORS.FILE_NOT_FOUND);
+}
+
 /**
  * Who may do what under `/files`. With auth on, every request but a CORS preflight needs a valid
  * Bearer token, whose `sub` owns the uploads it creates; another owner's upload does not exist
@@ -38,7 +44,7 @@ function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): v
  */
 export function accessControl({ verify, links, storage, logger }: AccessParts) {
   const authenticate: RequestHandler = async (req, res, next: NextFunction) => {
-    if (req.method === 'OPTIONS' && req.get('access-control-request-method')) return next();
+    if (isPreflight(req)) return next();
     const { expires, signature } = req.query;
     if (typeof signature === 'string' || typeof expires === 'string') {
       const id = String(req.params.id ?? '');
@@ -74,17 +80,18 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
   const ownership: RequestHandler = async (req, res, next) => {
     const facts = factsOf(req);
     if (!verify || facts.viaLink) return next();
-    if (req.method === 'OPTIONS' && req.get('access-control-request-method')) return next();
+    if (isPreflight(req)) return next();
     const id = req.params.id;
     if (typeof id !== 'string' || !UPLOAD_ID.test(id)) return next();
     try {
       // The record alone: the offset (on S3 a listing of parts) is not needed to know the owner.
       const upload = await storage.recordOf(id);
       if (upload.metadata?.[OWNER_KEY] === facts.owner) return next();
-      return reject(req, res, isDownloadRequest(req) ? ERRORS.NOT_FOUND : ERRORS.FILE_NOT_FOUND);
+      return notFound(req, res);
     } catch (error) {
-      // Missing: the route answers its own 404.
-      if ((error as { status_code?: number }).status_code === 404) return next();
+      // Missing answers here too, from the same line as another owner's upload: byte for byte
+      // the same status, headers and body, so a stranger cannot tell the two apart.
+      if ((error as { status_code?: number }).status_code === 404) return notFound(req, res);
       const outage = outageOf(error);
       if (!outage) return next(error);
       logger.error({ err: error, uploadId: id }, outage.body.trimEnd());

@@ -18,6 +18,7 @@ import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
 import { declaredLength, inRequestScope } from '../storage/requestScope.ts';
 import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
+import { decideMethod, refuseBadOverride } from './methodOverride.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { bodyStreamOf, isDownloadRequest, uploadIdIn } from './requests.ts';
 import { tusGuards } from './tusGuards.ts';
@@ -175,6 +176,8 @@ export function createApp({
   app.set('etag', false);
   // One proxy hop is believed for the client address (rate limits) when TRUST_PROXY is on.
   app.set('trust proxy', trustProxy ? 1 : false);
+  // What the request is (its method after X-HTTP-Method-Override), before any layer acts on it.
+  app.use(decideMethod);
   app.use(cors);
   if (metrics) {
     app.use((req, res, next) => {
@@ -225,6 +228,7 @@ export function createApp({
 
   // Who may do what, before anything under /files is read or written.
   app.all(['/files', '/files/:id', '/files/:id/links', '/files/:id/proof'], access.authenticate);
+  app.use(refuseBadOverride);
   app.all(['/files/:id', '/files/:id/links', '/files/:id/proof'], access.ownership);
   app.post('/files', beforeCreation);
 
@@ -290,10 +294,19 @@ export function createApp({
   });
   // Express's own error page would show a stack trace; a path it cannot decode names no upload.
   app.use(
-    (error: Error & { status?: number }, _req: Request, res: Response, _next: NextFunction) => {
+    (
+      error: Error & { status?: number; type?: string },
+      _req: Request,
+      res: Response,
+      _next: NextFunction,
+    ) => {
       const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
       if (status === 500) logger.error({ err: error }, 'request failed');
       if (res.headersSent) return void res.destroy();
+      // A JSON body (links, proofs) that express.json() refused says why: not JSON (its strict
+      // mode refuses a bare null too) → 400, over the limit → 413.
+      if (error.type === 'entity.parse.failed') return sendJsonError(res, ERRORS.INVALID_JSON_BODY);
+      if (error.type === 'entity.too.large') return sendJsonError(res, ERRORS.JSON_BODY_TOO_LARGE);
       sendJsonError(res, status === 500 ? ERRORS.INTERNAL_ERROR : ERRORS.NOT_FOUND);
     },
   );

@@ -137,6 +137,7 @@ export function compose(config: Config, logger: Logger): Composition {
     maxSize: config.maxUploadSize,
     urlFor,
     lifecycle,
+    proofs: config.dedupeProof,
   };
 
   // Termination is reference-aware even with dedupe off, so shared bytes are never lost.
@@ -245,14 +246,19 @@ export function compose(config: Config, logger: Logger): Composition {
       logger,
     }),
     links: createLinkRoute({ links, storage, urlFor, logger }),
-    proof: config.dedupe ? dedupeProof(routeParts) : undefined,
+    proof: config.dedupeProof ? dedupeProof(routeParts) : undefined,
     trustProxy: config.trustProxy,
     concat: {
       creation: concatCreation(concatParts),
       patch: finalUploadPatch(concatParts),
       headerOf: concatHeaderOf(urlFor),
     },
-    checksum: checksumVerification({ storage, maxSize: config.maxUploadSize, logger }),
+    checksum: checksumVerification({
+      storage,
+      maxSize: config.maxUploadSize,
+      maxChunkSize: config.checksumMaxChunkSize,
+      logger,
+    }),
     metrics: metrics && {
       route: async (_req, res) => {
         res
@@ -278,6 +284,7 @@ export function compose(config: Config, logger: Logger): Composition {
     `locks: ${redisLocker ? 'redis' : 'in-process'}`,
     `redis: ${redis ? 'configured' : 'not configured'}`,
     `dedupe: ${config.dedupe ? `on (index ${redis ? 'in redis' : 'in process, rebuilt from storage at start'})` : 'off'}`,
+    `dedupe proofs across owners: ${config.dedupeProof ? 'on' : 'off'}`,
     `max upload size: ${config.maxUploadSize || 'unlimited'}`,
     `unfinished uploads expire after ${config.uploadExpirySeconds}s`,
     `auth: ${config.auth.secret ? 'HS256 tokens' : config.auth.jwksUrl ? 'tokens from JWKS' : 'off (anonymous)'}`,

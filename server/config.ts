@@ -95,10 +95,13 @@ const schema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   DATA_DIR: z.string().trim().min(1, 'must not be empty').default('./data'),
   MAX_UPLOAD_SIZE: integer(0).default(0),
+  // What one request with Upload-Checksum may carry: its body is spooled whole before it is stored.
+  CHECKSUM_MAX_CHUNK_SIZE: integer(1).default(4 * 8 * MIB),
   UPLOAD_EXPIRY_SECONDS: integer(0).default(86400),
   EXPIRY_SWEEP_SECONDS: integer(1).default(600),
   LOCK_TTL_SECONDS: integer(1, 3600).default(10),
   DEDUPE: onOff.default('on'),
+  DEDUPE_PROOF: onOff.default('off'),
   REQUEST_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(60),
   PUBLIC_URL: publicUrl.optional(),
   TRUST_PROXY: onOff.default('off'),
@@ -106,6 +109,7 @@ const schema = z.object({
   AUTH_JWKS_URL: url(['http:', 'https:']).optional(),
   AUTH_JWT_ISSUER: z.string().trim().min(1).optional(),
   AUTH_JWT_AUDIENCE: z.string().trim().min(1).optional(),
+  AUTH_REQUIRE_EXP: onOff.default('on'),
   LINK_SIGNING_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   CORS_ORIGINS: z
     .string()
@@ -146,16 +150,30 @@ export type Config = {
   redisUrl?: string;
   dataDir: string;
   maxUploadSize: number;
+  /** Bytes one request with Upload-Checksum may carry (it is spooled whole first). */
+  checksumMaxChunkSize: number;
   uploadExpirySeconds: number;
   expirySweepSeconds: number;
   lockTtlSeconds: number;
   dedupe: boolean;
+  /**
+   * Whether a creation claiming a sha256 of content another owner stored may skip the transfer
+   * by answering a challenge (POST /files/:id/proof). Off: only the owner's own content skips.
+   */
+  dedupeProof: boolean;
   requestIdleTimeoutSeconds: number;
   /** Base of every absolute URL the server makes, without a trailing slash. */
   publicUrl?: string;
   /** Whether X-Forwarded-Proto / X-Forwarded-Host (and Forwarded) from the proxy are believed. */
   trustProxy: boolean;
-  auth: { secret?: string; jwksUrl?: string; issuer?: string; audience?: string };
+  auth: {
+    secret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    /** Whether a token must carry `exp` (one without it would be valid forever). */
+    requireExp: boolean;
+  };
   linkSigningKey?: string;
   /** Exact origins allowed by CORS, or '*'. */
   corsOrigins: '*' | string[];
@@ -227,10 +245,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     dataDir: e.DATA_DIR,
     maxUploadSize: e.MAX_UPLOAD_SIZE,
+    checksumMaxChunkSize: e.CHECKSUM_MAX_CHUNK_SIZE,
     uploadExpirySeconds: e.UPLOAD_EXPIRY_SECONDS,
     expirySweepSeconds: e.EXPIRY_SWEEP_SECONDS,
     lockTtlSeconds: e.LOCK_TTL_SECONDS,
     dedupe: e.DEDUPE === 'on',
+    dedupeProof: e.DEDUPE === 'on' && e.DEDUPE_PROOF === 'on',
     requestIdleTimeoutSeconds: e.REQUEST_IDLE_TIMEOUT_SECONDS,
     publicUrl: e.PUBLIC_URL,
     trustProxy: e.TRUST_PROXY === 'on',
@@ -239,6 +259,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jwksUrl: e.AUTH_JWKS_URL,
       issuer: e.AUTH_JWT_ISSUER,
       audience: e.AUTH_JWT_AUDIENCE,
+      requireExp: e.AUTH_REQUIRE_EXP === 'on',
     },
     linkSigningKey: e.LINK_SIGNING_KEY,
     corsOrigins:

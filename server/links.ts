@@ -8,6 +8,11 @@ import type { createUrlBuilder } from './publicUrl.ts';
 
 const DEFAULT_LINK_SECONDS = 3600;
 
+/** Whether a parsed JSON body is an object (not an array, not null). */
+export function isJsonObject(body: unknown): body is Record<string, unknown> {
+  return typeof body === 'object' && body !== null && !Array.isArray(body);
+}
+
 /**
  * POST /files/:id/links `{"expiresIn": seconds}` (owner only: access control runs first) →
  * `201 {"url", "expiresAt"}`: a URL that downloads the finished upload (GET, HEAD, ranges)
@@ -22,6 +27,10 @@ export function createLinkRoute(parts: {
   const { links, storage, urlFor, logger } = parts;
   return async (req, res) => {
     const id = String(req.params.id);
+    // No body asks for the default; a body is a JSON object (express.json answers non-JSON).
+    if (req.body !== undefined && !isJsonObject(req.body)) {
+      return sendJsonError(res, ERRORS.INVALID_JSON_BODY);
+    }
     const expiresIn =
       (req.body as { expiresIn?: unknown } | undefined)?.expiresIn ?? DEFAULT_LINK_SECONDS;
     if (

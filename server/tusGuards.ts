@@ -3,9 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 
-const OVERRIDABLE = new Set(['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS']);
-
-/** The subset of a request the guards read: its method (which an override may change) and headers. */
+/** The subset of a request the guards read: its method (decided at the edge) and headers. */
 export type TusRequestView = {
   method: string;
   get(name: string): string | undefined;
@@ -13,16 +11,10 @@ export type TusRequestView = {
 };
 
 /**
- * What @tus/server leaves out or answers differently from the tus 1.0.0 text. Applies
- * X-HTTP-Method-Override to the request; returns the error for a request that must stop.
+ * What @tus/server leaves out or answers differently from the tus 1.0.0 text; returns the error
+ * for a request that must stop. X-HTTP-Method-Override was applied at the edge already.
  */
 export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
-  // Clients behind proxies that only pass GET and POST send the real method in this header.
-  const override = req.get('x-http-method-override')?.trim().toUpperCase();
-  if (override) {
-    if (!OVERRIDABLE.has(override)) return ERRORS.UNSUPPORTED_METHOD_OVERRIDE;
-    req.method = override;
-  }
   if (req.method === 'OPTIONS') return undefined;
 
   const resumable = req.get('tus-resumable');

@@ -106,6 +106,7 @@ describe.each(STORAGE_KINDS)('access control on the %s configuration', (kind) =>
     ['an unsigned token (alg none)', 'unsigned'],
     ['a token signed with another secret', 'wrong-secret'],
     ['an expired token', 'expired'],
+    ['a token without exp', 'no-exp'],
   ] as Array<[string, Record<string, string> | string]>)(
     'with %s every route answers 401 with WWW-Authenticate: Bearer and changes nothing',
     async (_name, credentials) => {
@@ -117,9 +118,11 @@ describe.each(STORAGE_KINDS)('access control on the %s configuration', (kind) =>
                 ? unsignedTokenFor('alice')
                 : credentials === 'expired'
                   ? await tokenFor('alice', { expiresIn: Math.floor(Date.now() / 1000) - 60 })
-                  : await tokenFor('alice', {
-                      secret: new TextEncoder().encode('another-secret-0123456789-abcdefgh'),
-                    }),
+                  : credentials === 'no-exp'
+                    ? await tokenFor('alice', { expiresIn: null })
+                    : await tokenFor('alice', {
+                        secret: new TextEncoder().encode('another-secret-0123456789-abcdefgh'),
+                      }),
             );
       for (const [name, send] of Object.entries(attempts(headers))) {
         const res = await send();
@@ -129,6 +132,21 @@ describe.each(STORAGE_KINDS)('access control on the %s configuration', (kind) =>
       await expectUnchanged();
     },
   );
+
+  test('a token without exp is refused with invalid_token: it would be valid forever', async () => {
+    const res = await fetch(`${stack.server.url}/files/`, {
+      method: 'POST',
+      headers: {
+        ...TUS,
+        ...bearer(await tokenFor('alice', { expiresIn: null })),
+        'Upload-Length': '10',
+      },
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe(
+      'Bearer realm="uploads", error="invalid_token", error_description="the token has no exp claim"',
+    );
+  });
 
   test("another owner's token gets 404 on every route of alice's uploads and changes nothing", async () => {
     for (const [name, send] of Object.entries(attempts(bearer(bob)))) {
@@ -236,6 +254,29 @@ describe.each(STORAGE_KINDS)('access control on the %s configuration', (kind) =>
       for (const bad of [0, -5, 1.5, '60', 8 * 24 * 3600]) {
         expect((await linkFor(finished, alice, bad)).status).toBe(400);
       }
+    });
+
+    test.each([
+      ['not JSON', 400, 'expiresIn=60', 'the request body must be a JSON object'],
+      ['truncated JSON', 400, '{"expiresIn": 60', 'the request body must be a JSON object'],
+      ['null', 400, 'null', 'the request body must be a JSON object'],
+      ['a JSON array', 400, '[60]', 'the request body must be a JSON object'],
+      ['a JSON string', 400, '"60"', 'the request body must be a JSON object'],
+      [
+        'over 1 KB',
+        413,
+        JSON.stringify({ expiresIn: 60, pad: 'x'.repeat(1100) }),
+        'the request body must be at most 1 KB',
+      ],
+    ])('a body that is %s answers %p with a JSON reason', async (_name, status, body, error) => {
+      const res = await fetch(`${finished}/links`, {
+        method: 'POST',
+        headers: { ...bearer(alice), 'Content-Type': 'application/json' },
+        body,
+      });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toEqual({ error });
     });
   });
 });

@@ -12,7 +12,7 @@ import { tusClientUpload } from './harness/tus.ts';
 import { UploadPageDriver } from './harness/uploadPage.ts';
 
 describe('the upload page in Chromium with a token, and a file someone else stored', () => {
-  const stack = serverOnStorage('s3+redis', { AUTH_JWT_SECRET: JWT_SECRET });
+  const stack = serverOnStorage('s3+redis', { AUTH_JWT_SECRET: JWT_SECRET, DEDUPE_PROOF: 'on' });
   let proxy: CountingProxy;
   let browser: Browser;
   let workDir: string;

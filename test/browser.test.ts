@@ -29,7 +29,7 @@ const bodyBytes = (requests: ProxiedRequest[]) =>
 
 describe('the upload page in Chromium, on MinIO with the dedupe index in Redis', () => {
   // A Redis database of its own: the dedupe index starts empty and meets no other suite's.
-  const stack = serverOnStorage('s3+redis');
+  const stack = serverOnStorage('s3+redis', { DEDUPE_PROOF: 'on' });
   let proxy: CountingProxy;
   let browser: Browser;
   let page: Page;

@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import { describe, expect, test } from '@jest/globals';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, test } from '@jest/globals';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { loggedRequest } from './harness/serverProcess.ts';
 import { openPatch } from './harness/slowPatch.ts';
@@ -179,6 +182,69 @@ describe.each(STORAGE_KINDS)('the checksum extension on the %s configuration', (
       body: new Uint8Array(data),
     });
     expect(res.status).toBe(204);
+    expect(await downloadedSha256(url)).toBe(sha256(data));
+  });
+});
+
+describe.each(STORAGE_KINDS)('CHECKSUM_MAX_CHUNK_SIZE on the %s configuration', (kind) => {
+  // The server's own temp dir, so that a spool left behind shows.
+  const spoolDir = mkdtempSync(path.join(tmpdir(), 'checksum-spool-'));
+  const stack = serverOnStorage(kind, { CHECKSUM_MAX_CHUNK_SIZE: String(MIB), TMPDIR: spoolDir });
+  afterAll(() => rmSync(spoolDir, { recursive: true, force: true }));
+  const spools = () => readdirSync(spoolDir).filter((name) => name.startsWith('tus-spool-'));
+
+  test('a Content-Length over it is 413 at once: nothing stored, the offset unchanged', async () => {
+    const data = randomContent(4 * MIB);
+    const url = await createUpload(stack.server.url, data.length);
+    const id = url.split('/').pop() ?? '';
+    const chunk = data.subarray(0, MIB + 1);
+    const res = await patch(url, 0, chunk, wrongChecksum('sha256', chunk));
+    expect(res.status).toBe(413);
+    expect(res.headers.get('tus-resumable')).toBe('1.0.0');
+    expect(await res.text()).toBe(
+      `a request with Upload-Checksum may carry at most ${MIB} bytes; send smaller chunks\n`,
+    );
+    expect(await offsetOf(url)).toBe(0);
+    expect(await stack.storage.storedBytes(id)).toBe(0);
+    expect(spools()).toEqual([]);
+  });
+
+  test('a chunked body is refused with 413 as it passes it, and its spool is removed', async () => {
+    const data = randomContent(4 * MIB);
+    const url = await createUpload(stack.server.url, data.length);
+    const id = url.split('/').pop() ?? '';
+    // Never finished: the server must answer without waiting for the end of the body.
+    const { req, response } = openPatch(
+      url,
+      0,
+      data.subarray(0, 2 * MIB),
+      undefined,
+      checksumOf('sha1', data),
+    );
+    expect(await response).toBe(413);
+    req.destroy();
+    expect(await offsetOf(url)).toBe(0);
+    expect(await stack.storage.storedBytes(id)).toBe(0);
+    expect(spools()).toEqual([]);
+  });
+
+  test('a chunk of exactly the limit with the right digest is stored (204)', async () => {
+    const data = randomContent(MIB + 7);
+    const url = await createUpload(stack.server.url, data.length);
+    const first = data.subarray(0, MIB);
+    const one = await patch(url, 0, first, checksumOf('sha256', first));
+    expect(one.status).toBe(204);
+    expect(one.headers.get('upload-offset')).toBe(String(MIB));
+    const rest = data.subarray(MIB);
+    expect((await patch(url, MIB, rest, checksumOf('sha256', rest))).status).toBe(204);
+    expect(await downloadedSha256(url)).toBe(sha256(data));
+    expect(spools()).toEqual([]);
+  });
+
+  test('a PATCH without Upload-Checksum is not bounded by it', async () => {
+    const data = randomContent(2 * MIB);
+    const url = await createUpload(stack.server.url, data.length);
+    expect((await patch(url, 0, data)).status).toBe(204);
     expect(await downloadedSha256(url)).toBe(sha256(data));
   });
 });

@@ -24,6 +24,9 @@ const COLLISION_B = Buffer.from(
 );
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
+/** Cross-owner proofs are off by default; these suites attack them where a deployment turns them on. */
+const PROOFS = { DEDUPE_PROOF: 'on' };
+
 type Claim = { sha256?: string; md5?: string };
 
 /** A creation claiming hashes, no body; the answer's status, URL, offset and challenge. */
@@ -51,7 +54,7 @@ async function downloadSha(url: string, headers = {}) {
 }
 
 describe.each(STORAGE_KINDS)('dedupe under attack, anonymous, on the %s configuration', (kind) => {
-  const stack = serverOnStorage(kind);
+  const stack = serverOnStorage(kind, PROOFS);
   const secret = randomContent(5000);
   let victimUrl: string;
 
@@ -97,6 +100,32 @@ describe.each(STORAGE_KINDS)('dedupe under attack, anonymous, on the %s configur
     expect((await prove(attempt.url, answerFrom(secret, attempt.challenge))).status).toBe(409);
   });
 
+  test.each([
+    ['not JSON', 400, 'answer=00', 'the request body must be a JSON object'],
+    ['null', 400, 'null', 'the request body must be a JSON object'],
+    [
+      'over 1 KB',
+      413,
+      JSON.stringify({ answer: '0'.repeat(64), pad: 'x'.repeat(1100) }),
+      'the request body must be at most 1 KB',
+    ],
+  ])(
+    'a proof whose body is %s answers %p with a JSON reason; the upload stays empty',
+    async (_name, status, body, error) => {
+      const attempt = await claim(stack.server.url, secret.length, { sha256: sha256(secret) });
+      const res = await fetch(`${attempt.url}/proof`, {
+        method: 'POST',
+        headers: { ...TUS, 'Content-Type': 'application/json' },
+        body,
+      });
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await res.json()).toEqual({ error });
+      const state = await fetch(attempt.url, { method: 'HEAD', headers: TUS });
+      expect(state.headers.get('upload-offset')).toBe('0');
+    },
+  );
+
   test('an md5 claim alone never gets a challenge; a claim contradicting the stored sha256 proves nothing', async () => {
     const md5Only = await claim(stack.server.url, secret.length, { md5: md5(secret) });
     expect(md5Only.challenge).toBeNull();
@@ -131,7 +160,7 @@ describe.each(STORAGE_KINDS)('dedupe under attack, anonymous, on the %s configur
 });
 
 describe.each(STORAGE_KINDS)('dedupe with owners (auth on) on the %s configuration', (kind) => {
-  const stack = serverOnStorage(kind, { AUTH_JWT_SECRET: JWT_SECRET });
+  const stack = serverOnStorage(kind, { ...PROOFS, AUTH_JWT_SECRET: JWT_SECRET });
   const data = randomContent(70_000);
   let alice: Record<string, string>;
   let bob: Record<string, string>;
@@ -180,8 +209,8 @@ describe.each(STORAGE_KINDS)('dedupe with owners (auth on) on the %s configurati
 });
 
 describe('two deployments (two buckets) sharing one Redis', () => {
-  const a = serverOnStorage('s3+redis');
-  const b = serverOnStorage('s3');
+  const a = serverOnStorage('s3+redis', PROOFS);
+  const b = serverOnStorage('s3', PROOFS);
   let other: ServerProcess;
   afterAll(async () => {
     await other?.stop();
@@ -189,7 +218,7 @@ describe('two deployments (two buckets) sharing one Redis', () => {
 
   test("neither sees the other's content, and neither disturbs the other's index", async () => {
     // B's storage, on A's Redis database.
-    other = await startServer({ ...b.storage.env, REDIS_URL: a.storage.env.REDIS_URL });
+    other = await startServer({ ...b.storage.env, ...PROOFS, REDIS_URL: a.storage.env.REDIS_URL });
     const data = randomContent(40_000);
     await tusClientUpload(a.server.url, data);
     const onB = await claim(other.url, data.length, { sha256: sha256(data) });

@@ -100,6 +100,9 @@ describe.each(STORAGE_KINDS)(
       ['a backslash', 'c:\\temp\\z.txt', 'z.txt'],
       ['directories', '../../etc/passwd', 'passwd'],
       ['non-ASCII and quotes', '"报告"\r\n.pdf', '"报告".pdf'],
+      // Bidi controls are dropped: `…gnp.exe` with U+202E cannot display as `…exe.png`.
+      ['a right-to-left override', 'photo\u202egnp.exe', 'photognp.exe'],
+      ['bidi isolates, marks and C1', 'é\u2067exe.png\u2069\u200f\u061c\u0085.exe', 'éexe.png.exe'],
     ])('a filename with %s cannot inject a header', async (_what, name, expected) => {
       const { url } = await finishedUpload(stack.server.url, 10, { filename: name });
       const res = await curl(url);

@@ -17,7 +17,7 @@ function create(base: string, headers: Record<string, string> = {}) {
 
 describe.each(STORAGE_KINDS)('limits, CORS and safe downloads on the %s configuration', (kind) => {
   describe('CREATE_RATE_LIMIT per client address (anonymous)', () => {
-    const stack = serverOnStorage(kind, { CREATE_RATE_LIMIT: String(LIMIT) });
+    const stack = serverOnStorage(kind, { CREATE_RATE_LIMIT: String(LIMIT), DEDUPE_PROOF: 'on' });
 
     test(`creation ${LIMIT + 1} within a minute gets 429 with Retry-After and creates nothing; proofs share the budget`, async () => {
       for (let i = 0; i < LIMIT; i += 1) expect((await create(stack.server.url)).status).toBe(201);
@@ -35,6 +35,27 @@ describe.each(STORAGE_KINDS)('limits, CORS and safe downloads on the %s configur
         body: JSON.stringify({ answer: '0'.repeat(64) }),
       });
       expect(proof.status).toBe(429);
+    });
+  });
+
+  describe('CREATE_RATE_LIMIT per IPv6 /64 and IPv4-mapped address (behind a proxy)', () => {
+    const stack = serverOnStorage(kind, { CREATE_RATE_LIMIT: String(LIMIT), TRUST_PROXY: 'on' });
+    const from = (address: string) => create(stack.server.url, { 'X-Forwarded-For': address });
+
+    test('addresses of one /64 share a budget, the next /64 has its own; ::ffff:a.b.c.d is a.b.c.d', async () => {
+      for (let i = 0; i < LIMIT; i += 1) {
+        expect((await from(`2001:db8:1:2:${(i + 1).toString(16)}::1`)).status).toBe(201);
+      }
+      expect((await from('2001:db8:1:2:aaaa::1')).status).toBe(429);
+      expect((await from('2001:db8:1:2:bbbb::2')).status).toBe(429);
+      expect((await from('2001:db8:1:3::1')).status).toBe(201);
+      for (let i = 0; i < LIMIT; i += 1) {
+        const address = i % 2 === 0 ? '203.0.113.7' : '::ffff:203.0.113.7';
+        expect((await from(address)).status).toBe(201);
+      }
+      expect((await from('::ffff:203.0.113.7')).status).toBe(429);
+      expect((await from('203.0.113.7')).status).toBe(429);
+      expect((await from('203.0.113.8')).status).toBe(201);
     });
   });
 

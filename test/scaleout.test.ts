@@ -34,7 +34,12 @@ describe('several instances on one MinIO and one Redis', () => {
   beforeAll(async () => {
     storage = createTestStorage('s3');
     redis = await startDedicatedRedis();
-    env = { ...storage.env, REDIS_URL: redis.url, LOCK_TTL_SECONDS: String(LOCK_TTL_SECONDS) };
+    env = {
+      ...storage.env,
+      REDIS_URL: redis.url,
+      LOCK_TTL_SECONDS: String(LOCK_TTL_SECONDS),
+      DEDUPE_PROOF: 'on',
+    };
     for (let i = 0; i < 3; i += 1) instances.push(await startServer(env));
   });
   afterAll(async () => {

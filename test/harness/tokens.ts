@@ -5,17 +5,20 @@ import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 export const JWT_SECRET = 'test-secret-0123456789-abcdefghijklmnop';
 const secretKey = new TextEncoder().encode(JWT_SECRET);
 
-/** An HS256 token for `sub`, signed the way an application would sign it (with jose). */
+/**
+ * An HS256 token for `sub`, signed the way an application would sign it (with jose);
+ * `expiresIn: null` leaves `exp` out.
+ */
 export function tokenFor(
   sub: string,
-  options: { expiresIn?: string | number; secret?: Uint8Array; claims?: object } = {},
+  options: { expiresIn?: string | number | null; secret?: Uint8Array; claims?: object } = {},
 ): Promise<string> {
-  return new SignJWT({ ...options.claims })
+  const jwt = new SignJWT({ ...options.claims })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject(sub)
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? '10m')
-    .sign(options.secret ?? secretKey);
+    .setIssuedAt();
+  if (options.expiresIn !== null) jwt.setExpirationTime(options.expiresIn ?? '10m');
+  return jwt.sign(options.secret ?? secretKey);
 }
 
 /** An unsigned token (`alg: none`) claiming to be `sub`. */

@@ -72,6 +72,38 @@ describe('createTokenVerifier (HS256)', () => {
   });
 });
 
+describe('createTokenVerifier and exp (AUTH_REQUIRE_EXP)', () => {
+  const now = Math.floor(Date.now() / 1000);
+  const signClaims = (claims: object) =>
+    new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+  // [requireExp option, claims, sub it resolves with or the reason it is refused]
+  const rows: Array<[boolean | undefined, object, { sub: string } | { reason: string }]> = [
+    [undefined, { sub: 'alice', exp: now + 300 }, { sub: 'alice' }],
+    [undefined, { sub: 'alice' }, { reason: 'the token has no exp claim' }],
+    [true, { sub: 'alice', exp: now + 300 }, { sub: 'alice' }],
+    [true, { sub: 'alice' }, { reason: 'the token has no exp claim' }],
+    [true, { sub: 'alice', iat: now }, { reason: 'the token has no exp claim' }],
+    [true, { sub: 'alice', exp: now - 10 }, { reason: 'the token has expired' }],
+    [false, { sub: 'alice' }, { sub: 'alice' }],
+    [false, { sub: 'alice', exp: now + 300 }, { sub: 'alice' }],
+    [false, { sub: 'alice', exp: now - 10 }, { reason: 'the token has expired' }],
+    [false, {}, { reason: 'the token is invalid' }],
+  ];
+
+  test.each(rows)('requireExp %p, claims %p -> %p', async (requireExp, claims, outcome) => {
+    const verify = createTokenVerifier({ secret: SECRET, requireExp });
+    if (!verify) throw new Error('a secret gives a verifier');
+    const result = verify(`Bearer ${await signClaims(claims)}`);
+    if ('sub' in outcome) {
+      await expect(result).resolves.toBe(outcome.sub);
+    } else {
+      await expect(result).rejects.toMatchObject({ error: 'invalid_token', ...outcome });
+    }
+  });
+});
+
 describe('LinkSigner', () => {
   const signer = new LinkSigner(Buffer.from('k'.repeat(32)));
   const id = 'a'.repeat(32);

@@ -41,6 +41,7 @@ describe('loadConfig', () => {
     [{ PUBLIC_URL: 'uploads.example.com' }, /^PUBLIC_URL must be a URL starting with http:/],
     [{ PUBLIC_URL: 'https://example.com/?a=1' }, /^PUBLIC_URL must have no query/],
     [{ TRUST_PROXY: 'yes' }, /^TRUST_PROXY must be "on" or "off"/],
+    [{ AUTH_REQUIRE_EXP: 'yes' }, /^AUTH_REQUIRE_EXP must be "on" or "off"/],
     [{ HOOKS_HTTP_URL: 'hooks.example.com' }, /^HOOKS_HTTP_URL must be a URL starting with http:/],
     [
       { HOOKS_ENABLED_EVENTS: 'pre-create,post-upload' },
@@ -70,6 +71,16 @@ describe('loadConfig', () => {
       'https://u.example.com/base',
     );
     expect(loadConfig({})).toMatchObject({ trustProxy: false, requestIdleTimeoutSeconds: 60 });
+  });
+
+  test.each([
+    [{}, true],
+    [{ AUTH_REQUIRE_EXP: 'on' }, true],
+    [{ AUTH_REQUIRE_EXP: 'off' }, false],
+  ])('AUTH_REQUIRE_EXP %p -> auth.requireExp %p', (env, requireExp) => {
+    expect(loadConfig({ AUTH_JWT_SECRET: 's'.repeat(32), ...env }).auth.requireExp).toBe(
+      requireExp,
+    );
   });
 
   test("hooks: off without HOOKS_HTTP_URL; with it, tusd's defaults", () => {

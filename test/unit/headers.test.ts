@@ -151,6 +151,21 @@ describe('downloadNameOf', () => {
     [{ filename: '\r\n' }, undefined],
     [{ filename: 'dir\u0000/x.txt' }, 'x.txt'],
     [{ filename: '.\u0000.' }, undefined],
+    // C1 controls and the Unicode bidi controls are removed: U+202E cannot turn
+    // `…gnp.exe` into what displays as `…exe.png`.
+    [{ filename: 'c1\u0085\u009b.txt' }, 'c1.txt'],
+    [{ filename: 'photo\u202egnp.exe' }, 'photognp.exe'],
+    [{ filename: '\u202egnp.exe' }, 'gnp.exe'],
+    [{ filename: 'a\u200eb\u200fc.txt' }, 'abc.txt'],
+    [{ filename: 'a\u202ab\u202bc\u202cd\u202de.txt' }, 'abcde.txt'],
+    [{ filename: 'a\u2066b\u2067c\u2068d\u2069e.txt' }, 'abcde.txt'],
+    [{ filename: 'عربي\u061c.txt' }, 'عربي.txt'],
+    [{ filename: '\u202e\u2066' }, undefined],
+    [{ filename: '.\u202e.' }, undefined],
+    [{ filename: 'dir\u202e/x.txt' }, 'x.txt'],
+    // Letters of right-to-left scripts are kept: only the controls go.
+    [{ filename: 'שלום.txt' }, 'שלום.txt'],
+    [{ filename: 'a\u200db.txt' }, 'a\u200db.txt'],
   ];
 
   test.each(rows)('%p -> %p', (metadata, expected) => {
@@ -238,7 +253,9 @@ describe('contentDispositionOf', () => {
     [{ filename: '日本語.txt' }, 'text/plain', 'inline', null, '日本語.txt'],
     [{ filename: '😀.png' }, 'image/png', 'inline', null, '😀.png'],
     [{ filename: "l'été (1).txt" }, OCTET, 'attachment', null, "l'été (1).txt"],
-    [{ filename: 'x\u0085y.txt' }, OCTET, 'attachment', null, 'x\u0085y.txt'],
+    // C1 controls (U+0085 NEL) and bidi controls are removed like C0.
+    [{ filename: 'x\u0085y.txt' }, OCTET, 'attachment', 'xy.txt', undefined],
+    [{ filename: 'é\u202egnp.exe' }, OCTET, 'attachment', null, 'égnp.exe'],
     [{ filename: 'naïve"quote.txt' }, OCTET, 'attachment', null, 'naïve"quote.txt'],
     [{ filename: 'ü\r\n.txt' }, OCTET, 'attachment', null, 'ü.txt'],
     [{ name: 'Grüße.mp4' }, 'video/mp4', 'inline', null, 'Grüße.mp4'],
@@ -266,6 +283,16 @@ describe('contentDispositionOf', () => {
     expect(contentDispositionOf({ filename: 'a"b.txt' }, OCTET)).toBe(
       'attachment; filename="a\\"b.txt"',
     );
+  });
+
+  test.each([
+    ['photo\u202egnp.exe', 'photognp.exe'],
+    ['\u2067exe.png\u2069.exe', 'exe.png.exe'],
+    ['x\u061c\u200e\u200f.exe', 'x.exe'],
+  ])('the bidi controls of %p never reach the header (%p)', (filename, shown) => {
+    const header = contentDispositionOf({ filename }, OCTET);
+    expect(header).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|%E2%80%AE|%D8%9C/i);
+    expect(header).toBe(`attachment; filename=${shown}`);
   });
 
   test('UTF-8 is percent-encoded per RFC 8187 (é is C3 A9)', () => {
