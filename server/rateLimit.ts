@@ -2,6 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { TUS_RESUMABLE } from '@tus/utils';
 import type { Request, RequestHandler } from 'express';
 import type { Redis } from 'ioredis';
+import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
 import {
   type RateLimiterAbstract,
@@ -11,28 +12,6 @@ import {
 } from 'rate-limiter-flexible';
 import { factsOf } from '../auth/context.ts';
 import { ERRORS, outageOf, sendJsonError, unavailableEntry } from '../errors/catalogue.ts';
-
-/** The eight 16-bit groups of an IPv6 address (a trailing dotted IPv4 counts as two), or undefined. */
-function ipv6Groups(address: string): number[] | undefined {
-  let text = address;
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)?.[1];
-  if (dotted) {
-    const [a = 0, b = 0, c = 0, d = 0] = dotted.split('.').map(Number);
-    text = `${text.slice(0, -dotted.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const parse = (part: string | undefined) => (part ? part.split(':') : []);
-  const head = parse(halves[0]);
-  const tail = parse(halves[1]);
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 1) return undefined;
-  const groups = [...head, ...Array<string>(halves.length === 1 ? 0 : missing).fill('0'), ...tail];
-  const numbers = groups.map((group) =>
-    /^[0-9a-f]{1,4}$/i.test(group) ? Number.parseInt(group, 16) : Number.NaN,
-  );
-  return numbers.some(Number.isNaN) ? undefined : numbers;
-}
 
 /**
  * The rate-limit key of an anonymous client's address: an IPv4 address as it is (also when it
@@ -44,14 +23,11 @@ export function clientKeyOf(address: string): string {
   const bare = address.split('%', 1)[0] ?? address;
   if (isIPv4(bare)) return bare;
   if (!isIPv6(bare)) return address;
-  const groups = ipv6Groups(bare);
-  if (!groups) return address;
-  const mapped = groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff;
-  if (mapped) {
-    const [high = 0, low = 0] = groups.slice(6);
-    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
-  }
-  return `${groups
+  // The URL parser writes an embedded dotted IPv4 (`64:ff9b::1.2.3.4`) as hex groups, which
+  // ipaddr.js 1.x reads only in the mapped form.
+  const parsed = ipaddr.IPv6.parse(new URL(`http://[${bare}]`).hostname.slice(1, -1));
+  if (parsed.isIPv4MappedAddress()) return parsed.toIPv4Address().toString();
+  return `${parsed.parts
     .slice(0, 4)
     .map((group) => group.toString(16))
     .join(':')}::/64`;
