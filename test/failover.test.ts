@@ -257,8 +257,12 @@ describe('through nginx (deploy/nginx.conf), two instances: kill -9 of the one r
             onChunkComplete: () => {
               chunksDone.push(performance.now());
               uploadUrl = upload.url ?? '';
-              // Some way into the next PATCH (a chunk takes ~150 ms here).
-              if (chunksDone.length === 3 + round) setTimeout(kill, 40 + 20 * round);
+              // Some way into the next PATCH: 30-50 % of the last chunk's time, so the kill lands
+              // mid-PATCH on a fast machine too (a fixed 80 ms outlasted a 65 ms chunk).
+              if (chunksDone.length === 3 + round) {
+                const [before = 0, last = 0] = chunksDone.slice(-2);
+                setTimeout(kill, (last - before) * (0.3 + 0.1 * round));
+              }
             },
             onError: reject,
             onSuccess: () => resolve(),
