@@ -8,6 +8,7 @@ const SCENARIO_IDS = [
   'download',
   'ranges',
   'dedupe-hit',
+  'proof-timing',
 ] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 

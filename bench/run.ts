@@ -13,6 +13,7 @@ import { dedupeHitScenario } from './scenarios/dedupeHit.ts';
 import { downloadScenario } from './scenarios/download.ts';
 import { nginxScenario } from './scenarios/nginx.ts';
 import { parallelScenario } from './scenarios/parallel.ts';
+import { proofTimingScenario } from './scenarios/proofTiming.ts';
 import { rangesScenario } from './scenarios/ranges.ts';
 import { uploadScenario } from './scenarios/upload.ts';
 import { type Stack, startStack } from './stack.ts';
@@ -33,6 +34,7 @@ const SCENARIOS: Record<ScenarioId, Scenario> = {
   download: downloadScenario,
   ranges: rangesScenario,
   'dedupe-hit': dedupeHitScenario,
+  'proof-timing': proofTimingScenario,
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);

@@ -59,6 +59,8 @@ export type OursOptions = {
   authSecret?: string;
   /** Where `node --cpu-prof` writes the profiles when the process exits; unset: no profile. */
   cpuProfileDir?: string;
+  /** Further variables, e.g. DEDUPE_PROOF for the proof-timing scenario. */
+  env?: Record<string, string>;
 };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -119,6 +121,7 @@ export async function startOurs(options: OursOptions): Promise<BenchServer> {
     // The benchmark creates thousands of uploads a minute from one address: not what is measured.
     CREATE_RATE_LIMIT: '100000000',
     ...(options.authSecret ? { AUTH_JWT_SECRET: options.authSecret } : {}),
+    ...options.env,
   };
   const server = options.cpuProfileDir
     ? await startProfiled(env, options.cpuProfileDir)

@@ -18,7 +18,12 @@ export type Stack = {
   services: Services;
   /** Direct S3 access, configured as our server configures its own client. */
   s3: S3Client;
-  startOurs(options: { dedupe: boolean; label: string; authSecret?: string }): Promise<BenchServer>;
+  startOurs(options: {
+    dedupe: boolean;
+    label: string;
+    authSecret?: string;
+    env?: Record<string, string>;
+  }): Promise<BenchServer>;
   startTusd(): Promise<BenchServer>;
   stop(): Promise<void>;
 };
@@ -67,7 +72,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   return {
     services,
     s3,
-    async startOurs({ dedupe, label, authSecret }) {
+    async startOurs({ dedupe, label, authSecret, env }) {
       profiles += 1;
       const server = await startOurs({
         ...credentials,
@@ -75,6 +80,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         redisUrl: services.redisUrl,
         bucket: dedupe ? BUCKETS.ours : BUCKETS.oursNoDedupe,
         dedupe,
+        env,
         cpuProfileDir: options.profileDir
           ? path.join(options.profileDir, `${String(profiles).padStart(2, '0')}-${label}`)
           : undefined,

@@ -9,7 +9,14 @@ import type { ContentRecord, ContentSource, UploadStorage } from '../storage/typ
 import { type Claims, claimsOf, type HashAlgorithm } from './claims.ts';
 import type { ContentIndex, IndexEntry, OwnedEntry } from './contentIndex.ts';
 import { ContentHasher, type InProgressHashes } from './hashing.ts';
-import { answerOf, answersMatch, type Challenge, newChallenge, parseChallenge } from './proof.ts';
+import {
+  answerOfStream,
+  answersMatch,
+  type Challenge,
+  newChallenge,
+  parseChallenge,
+} from './proof.ts';
+import type { ProofBudget } from './proofBudget.ts';
 
 export type DedupeParts = {
   storage: UploadStorage;
@@ -17,6 +24,8 @@ export type DedupeParts = {
   hashes: InProgressHashes;
   locker: Locker;
   logger: Logger;
+  /** How many proofs each identity may have verified (DEDUPE_PROOF_BUDGET). */
+  proofBudget: ProofBudget;
   /** Told of each hit and miss (metrics). */
   counters?: { hit(kind: 'owner' | 'proof' | 'content'): void; miss(): void };
 };
@@ -118,37 +127,47 @@ export class Dedupe {
   }
 
   /**
-   * The challenge a creation claiming a sha256 is answered with. Every such claim gets one,
-   * whether or not the content is stored, so the answer reveals nothing about other uploads.
+   * The challenge a creation claiming a sha256 is answered with. Every such claim gets one while
+   * the requester's proof budget lasts, whether or not the content is stored, so the answer
+   * reveals nothing about other uploads. Once the budget is spent (or cannot be read) the
+   * creation is an ordinary one: the client uploads the bytes.
    */
-  challengeFor(size: number, metadata: Upload['metadata']): Challenge | undefined {
-    return claimsOf(metadata).sha256 && size > 0 ? newChallenge(size) : undefined;
+  async challengeFor(
+    identity: string,
+    size: number,
+    metadata: Upload['metadata'],
+  ): Promise<Challenge | undefined> {
+    if (!claimsOf(metadata).sha256 || size === 0) return undefined;
+    const left = await this.safely('reading the proof budget', () =>
+      this.parts.proofBudget.hasLeft(identity),
+    );
+    return left ? newChallenge() : undefined;
   }
 
   /**
    * Checks a client's answer to the challenge of an upload it created and has not started
    * sending. A right answer replaces the empty upload by one linked to the stored content.
+   * Every attempt draws on the identity's proof budget, stored content or not; beyond it the
+   * proof is refused like a wrong one.
    */
   async prove(
     id: string,
     answer: string,
+    identity: string,
   ): Promise<{ outcome: 'linked' | 'refused' | 'no-challenge'; size: number }> {
     const { storage, locker } = this.parts;
     const upload = await storage.datastore.getUpload(id);
     const challenge = parseChallenge(upload.metadata?.[CHALLENGE_KEY]);
     const size = upload.size ?? 0;
     if (!challenge || upload.offset !== 0 || size === 0) return { outcome: 'no-challenge', size };
+    if (!(await this.parts.proofBudget.draw(identity))) return { outcome: 'refused', size };
     const entry = await this.findShared(size, upload.metadata);
     // Without such content the answer cannot match: the client learns only that it must upload.
     if (!entry) return { outcome: 'refused', size };
-    const chunks: Buffer[] = [];
-    for (const range of challenge.ranges) {
-      for await (const chunk of await storage.readContent(entry.owner, range)) {
-        chunks.push(chunk as Buffer);
-      }
-    }
-    if (!answersMatch(answer, answerOf(challenge.nonce, chunks)))
-      return { outcome: 'refused', size };
+    // The answer covers every byte: the stored content is read whole.
+    const expected = await this.answerOver(entry, challenge.nonce);
+    // Content deleted since it was found answers nothing, as content never stored.
+    if (!expected || !answersMatch(answer, expected)) return { outcome: 'refused', size };
 
     const lock = locker.newLock(id);
     await lock.lock(new AbortController().signal, () => undefined);
@@ -167,6 +186,17 @@ export class Dedupe {
       return { outcome: linked ? 'linked' : 'refused', size };
     } finally {
       await lock.unlock();
+    }
+  }
+
+  /** The answer over the entry's stored bytes; undefined when they were deleted meanwhile. */
+  private async answerOver(entry: IndexEntry, nonce: string): Promise<string | undefined> {
+    const { storage } = this.parts;
+    try {
+      return await answerOfStream(nonce, await storage.readContent(entry.owner));
+    } catch (error) {
+      if ((await storage.contentSize(entry.owner)) === undefined) return undefined;
+      throw error;
     }
   }
 
@@ -305,6 +335,8 @@ export class Dedupe {
       if (mismatched.length === 2) return ERRORS.SHA256_AND_MD5_MISMATCH;
       return mismatched[0] === 'sha256' ? ERRORS.SHA256_MISMATCH : ERRORS.MD5_MISMATCH;
     }
+    // The upload's own validators come from this time, whether it keeps its bytes or shares.
+    const finished = await storage.markFinished(upload);
 
     await this.withContentLock(digest.sha256, async () => {
       const existing = await this.liveEntry(
@@ -314,7 +346,7 @@ export class Dedupe {
       if (existing && existing.owner !== upload.id) {
         this.parts.counters?.hit('content');
         await storage.refs.add(existing.owner, upload.id, record);
-        await storage.createLinked(upload, existing.owner);
+        await storage.createLinked(finished, existing.owner);
         await storage.removeContent(upload.id);
         // Content first stored without an md5 claim becomes findable by its md5 as well.
         if (digest.md5 && !existing.md5) {

@@ -1,50 +1,40 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { ByteRange } from '../storage/types.ts';
+import type { Readable } from 'node:stream';
 
 /**
- * Proof of ownership for a claimed hash (the idea of Halevi et al., "Proofs of Ownership in
- * Remote Storage Systems", CCS 2011): the server picks a fresh nonce and a few random byte
- * ranges of the content; only a client holding those bytes can answer with
- * HMAC-SHA256(key = nonce, message = the ranges' bytes in order). A hash alone answers nothing.
+ * Proof of ownership for a claimed hash (after Halevi et al., "Proofs of Ownership in Remote
+ * Storage Systems", CCS 2011): the server picks a fresh nonce; only a client holding every byte
+ * of the content can answer with HMAC-SHA256(key = nonce, message = the whole content). A hash
+ * alone answers nothing, and neither does a copy missing any region, however small: the answer
+ * covers all bytes, not a sample of them.
  */
-export type Challenge = { nonce: string; ranges: ByteRange[] };
+export type Challenge = { nonce: string };
 
-/** How many ranges, and how long each: at most 32 KiB of reading for the client. */
-const RANGE_COUNT = 8;
-const RANGE_LENGTH = 4096;
-
-export function newChallenge(size: number): Challenge {
-  const nonce = randomBytes(16).toString('base64url');
-  if (size <= RANGE_COUNT * RANGE_LENGTH) return { nonce, ranges: [{ start: 0, end: size - 1 }] };
-  const starts = new Set<number>();
-  while (starts.size < RANGE_COUNT) {
-    starts.add(randomBytes(6).readUIntBE(0, 6) % (size - RANGE_LENGTH + 1));
-  }
-  const ranges = [...starts]
-    .sort((a, b) => a - b)
-    .map((start) => ({ start, end: start + RANGE_LENGTH - 1 }));
-  return { nonce, ranges };
+/** `nonce=<base64url of 16 random bytes>`: the header value and the stored form. */
+export function newChallenge(): Challenge {
+  return { nonce: randomBytes(16).toString('base64url') };
 }
 
-/** `nonce=<base64url>; ranges=<start>-<end>,…`: the header value and the stored form. */
-export function formatChallenge({ nonce, ranges }: Challenge): string {
-  return `nonce=${nonce}; ranges=${ranges.map((r) => `${r.start}-${r.end}`).join(',')}`;
+export function formatChallenge({ nonce }: Challenge): string {
+  return `nonce=${nonce}`;
 }
 
 export function parseChallenge(value: string | null | undefined): Challenge | undefined {
-  const match = /^nonce=([A-Za-z0-9_-]{16,64}); ranges=(\d+-\d+(?:,\d+-\d+)*)$/.exec(value ?? '');
-  if (!match?.[1] || !match[2]) return undefined;
-  const ranges = match[2].split(',').map((pair) => {
-    const [start, end] = pair.split('-').map(Number);
-    return { start: start ?? 0, end: end ?? -1 };
-  });
-  return { nonce: match[1], ranges };
+  const match = /^nonce=([A-Za-z0-9_-]{16,64})$/.exec(value ?? '');
+  return match?.[1] ? { nonce: match[1] } : undefined;
 }
 
-/** The answer to a challenge over the bytes of its ranges, in order. */
+/** The answer to a challenge over the content's bytes, in order. */
 export function answerOf(nonce: string, chunks: Iterable<Uint8Array>): string {
   const hmac = createHmac('sha256', Buffer.from(nonce, 'base64url'));
   for (const chunk of chunks) hmac.update(chunk);
+  return hmac.digest('hex');
+}
+
+/** The answer over a stream of the content, read piece by piece (content may be large). */
+export async function answerOfStream(nonce: string, content: Readable): Promise<string> {
+  const hmac = createHmac('sha256', Buffer.from(nonce, 'base64url'));
+  for await (const chunk of content) hmac.update(chunk as Buffer);
   return hmac.digest('hex');
 }
 

@@ -11,6 +11,7 @@ type UrlBuilder = (header: (name: string) => string | undefined, path: string) =
 
 import type { Dedupe } from './Dedupe.ts';
 import { formatChallenge } from './proof.ts';
+import type { ProofFloor } from './proofTiming.ts';
 
 // CORS headers are the server's one policy's (server/cors.ts), set on every answer.
 const TUS_HEADERS = { 'Tus-Resumable': TUS_RESUMABLE };
@@ -28,6 +29,10 @@ type DedupeRouteParts = {
   };
   /** DEDUPE_PROOF: creations claiming a sha256 get a challenge another owner's content answers. */
   proofs?: boolean;
+  /** Whose proof budget a request draws on: its token's `sub`, or the client's address key. */
+  identityOf: (req: Request) => string;
+  /** The earliest moment a verified proof is answered (DEDUPE_PROOF_FLOOR_MS). */
+  proofFloor: ProofFloor;
 };
 
 /** Requests the dedupe routes cannot answer go on to tus unchanged, errors included. */
@@ -71,6 +76,7 @@ export function dedupeCreation({
   urlFor,
   lifecycle,
   proofs,
+  identityOf,
 }: DedupeRouteParts): RequestHandler {
   return orTus(logger, async (req, res) => {
     const length = req.get('upload-length');
@@ -94,7 +100,9 @@ export function dedupeCreation({
     const entry = facts.owner && (await dedupe.findOwned(facts.owner, size, upload.metadata));
     if (!entry) {
       // Off by default: a proof tells whether anyone stored a guessable file (README, Dedupe).
-      const challenge = proofs ? dedupe.challengeFor(size, upload.metadata) : undefined;
+      const challenge = proofs
+        ? await dedupe.challengeFor(identityOf(req), size, upload.metadata)
+        : undefined;
       // tus creates the upload; the challenge goes into its record and its answer.
       if (challenge) facts.challenge = formatChallenge(challenge);
       return false;
@@ -147,24 +155,33 @@ export function dedupeLinkedPatch({ storage, logger }: DedupeRouteParts): Reques
 /**
  * POST /files/:id/proof with `{"answer": "<hex>"}`: the answer to the challenge the upload's
  * creation carried. Right: the upload is finished, sharing the stored bytes (204 with its
- * Upload-Offset). Wrong, or nothing to match: 403, and the client uploads the bytes as usual.
+ * Upload-Offset). Wrong, nothing to match, or the proof budget spent: 403, and the client
+ * uploads the bytes as usual. Every verified proof, whatever its outcome, is answered at the
+ * same floor after it arrived, so the time does not tell whether the content is stored.
  */
 export function dedupeProof({
   dedupe,
   logger,
   storage,
   lifecycle,
+  identityOf,
+  proofFloor,
 }: DedupeRouteParts): RequestHandler {
   const fail = (res: Response, entry: ErrorEntry) => sendJsonError(res, entry, TUS_HEADERS);
   return async (req, res) => {
+    const arrivedAt = proofFloor.arrived();
     const id = String(req.params.id);
     const answer = (req.body as { answer?: unknown } | undefined)?.answer;
     if (typeof answer !== 'string' || !/^[0-9a-f]{64}$/i.test(answer)) {
       return fail(res, ERRORS.INVALID_PROOF_REQUEST);
     }
     try {
-      const { outcome, size } = await dedupe.prove(id, answer);
+      const { outcome, size } = await dedupe.prove(id, answer, identityOf(req));
       if (outcome === 'no-challenge') return fail(res, ERRORS.NO_CHALLENGE);
+      // Stored content or none, budget left or spent: one deadline for every verified proof.
+      if (await proofFloor.wait(arrivedAt, size)) {
+        logger.warn({ uploadId: id, size }, 'dedupe: proof verification overran its time floor');
+      }
       if (outcome === 'refused') return fail(res, ERRORS.PROOF_REFUSED);
       logger.info({ uploadId: id, size }, 'dedupe: proof of ownership accepted, upload finished');
       const upload = await storage.datastore.getUpload(id).catch(() => undefined);

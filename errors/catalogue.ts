@@ -117,9 +117,19 @@ export const ERRORS = {
   INTERNAL_ERROR: { status_code: 500, body: 'internal error\n' },
   // Who may do what.
   UNAUTHENTICATED: { status_code: 401, body: 'a valid Bearer token is required\n' },
+  METRICS_TOKEN_REQUIRED: { status_code: 401, body: 'the metrics token is required\n' },
   KEYS_UNAVAILABLE: { status_code: 503, body: 'token keys unavailable, retry later\n' },
   LINK_REFUSED: { status_code: 403, body: 'the download link is invalid or has expired\n' },
   RATE_LIMITED: { status_code: 429, body: 'too many uploads created, retry later\n' },
+  // Open uploads (server/openUploads.ts): bodies being received, per identity and in total.
+  TOO_MANY_OPEN_UPLOADS: {
+    status_code: 429,
+    body: 'too many uploads in progress from this client, retry later\n',
+  },
+  SERVER_UPLOADS_FULL: {
+    status_code: 503,
+    body: 'the server is receiving as many uploads as it can, retry later\n',
+  },
   INVALID_LINK_REQUEST: {
     status_code: 400,
     body: 'expiresIn must be a whole number of seconds from 1 to 604800\n',
@@ -143,6 +153,11 @@ export const ERRORS = {
   },
   // Downloads and the other routes.
   NOT_FOUND: { status_code: 404, body: 'not found\n' },
+  METHOD_NOT_ALLOWED: { status_code: 405, body: 'method not allowed\n' },
+  MISDIRECTED_REQUEST: {
+    status_code: 421,
+    body: 'this listener answers requests for a loopback host name only\n',
+  },
   PRECONDITION_FAILED: { status_code: 412, body: 'precondition failed\n' },
   RANGE_NOT_SATISFIABLE: { status_code: 416, body: 'range not satisfiable\n' },
   PAGE_BUILD_FAILED: {

@@ -34,6 +34,8 @@ export type AppParts = {
   access: { authenticate: RequestHandler; ownership: RequestHandler };
   /** CORS for every route. */
   cors: RequestHandler;
+  /** Runs before a PATCH or a creation with a body is read: the caps on open uploads. */
+  openUploads: RequestHandler;
   /** Runs before a creation (and a dedupe proof): the per-owner creation rate limit. */
   beforeCreation: RequestHandler;
   /** POST /files/:id/links and POST /files/:id/proof (the latter only with dedupe on). */
@@ -69,7 +71,8 @@ export type AppParts = {
 
 /** Prometheus metrics: GET /metrics, and what the HTTP layer measures. */
 type AppMetrics = {
-  route: RequestHandler;
+  /** GET /metrics on the public port: only with METRICS_TOKEN (metrics have their own listener). */
+  route?: RequestHandler;
   request(method: string, route: string, status: number, seconds: number): void;
   bytesReceived(bytes: number): void;
   uploading(delta: 1 | -1): void;
@@ -157,6 +160,7 @@ export function createApp({
   uploadPage,
   access,
   cors,
+  openUploads,
   beforeCreation,
   links,
   proof,
@@ -209,7 +213,7 @@ export function createApp({
     }),
   );
 
-  if (metrics) app.get('/metrics', metrics.route);
+  if (metrics?.route) app.get('/metrics', metrics.route);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -230,6 +234,8 @@ export function createApp({
   app.all(['/files', '/files/:id', '/files/:id/links', '/files/:id/proof'], access.authenticate);
   app.use(refuseBadOverride);
   app.all(['/files/:id', '/files/:id/links', '/files/:id/proof'], access.ownership);
+  // Once it is known whose request it is, before anything of its body is read (or counted).
+  app.all(['/files', '/files/:id'], openUploads);
   app.post('/files', beforeCreation);
 
   const json = express.json({ limit: '1kb', type: () => true });

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import type { MetadataValue } from '@tus/s3-store';
 import {
   EVENTS,
@@ -20,6 +21,8 @@ import { MemoryContentIndex, RedisContentIndex } from '../dedupe/contentIndex.ts
 import { Dedupe } from '../dedupe/Dedupe.ts';
 import { DedupeStore } from '../dedupe/DedupeStore.ts';
 import { InProgressHashes } from '../dedupe/hashing.ts';
+import { MemoryProofBudget, RedisProofBudget } from '../dedupe/proofBudget.ts';
+import { ProofFloor } from '../dedupe/proofTiming.ts';
 import { dedupeCreation, dedupeLinkedPatch, dedupeProof } from '../dedupe/routes.ts';
 import { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
@@ -35,6 +38,7 @@ import {
   terminatingUpload,
 } from '../hooks/routes.ts';
 import { UploadHooks } from '../hooks/UploadHooks.ts';
+import { listenForMetrics, type MetricsExposure, metricsRoute } from '../metrics/exposure.ts';
 import { Metrics } from '../metrics/Metrics.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
@@ -49,8 +53,9 @@ import { createLinkRoute } from './links.ts';
 import { DrainableLocker } from './lockers/DrainableLocker.ts';
 import { RedisLocker } from './lockers/RedisLocker.ts';
 import type { Logger } from './logger.ts';
+import { openUploadLimit } from './openUploads.ts';
 import { createUrlBuilder } from './publicUrl.ts';
-import { creationRateLimit } from './rateLimit.ts';
+import { creationRateLimit, identityOf } from './rateLimit.ts';
 import { createReadinessCheck } from './readiness.ts';
 import { uploadIdIn } from './requests.ts';
 
@@ -68,6 +73,11 @@ export type Composition = {
   summary: string;
   /** Connects Redis (a failure only warns: readiness reports it) and starts background work. */
   start(): Promise<void>;
+  /**
+   * Starts the metrics' own listener, when there is one; resolves with its address. Rejects with
+   * the listen error (EADDRINUSE …).
+   */
+  serveMetrics(): Promise<{ host: string; port: number } | undefined>;
   close(): Promise<void>;
 };
 
@@ -95,6 +105,16 @@ function createRedis(url: string, logger: Logger): Redis {
   return redis;
 }
 
+/** Where /metrics is, for the start-up line. */
+function metricsSummary(exposure: MetricsExposure | undefined): string {
+  if (!exposure) return 'off';
+  const where = [
+    exposure.listener && `own listener on ${exposure.listener.host}`,
+    exposure.token && 'public port with METRICS_TOKEN',
+  ].filter(Boolean);
+  return `${where.join(' and ')}${exposure.token ? '' : ' (no token)'}`;
+}
+
 /** config → storage → locker → tus server → express app, decided here and only here. */
 export function compose(config: Config, logger: Logger): Composition {
   const metrics = config.metrics ? new Metrics() : undefined;
@@ -119,6 +139,10 @@ export function compose(config: Config, logger: Logger): Composition {
     hashes: new InProgressHashes(),
     locker,
     logger,
+    // Shared by every instance when they share Redis, like the creation rate limit.
+    proofBudget: redis
+      ? new RedisProofBudget(redis, namespace, config.dedupeProofBudget)
+      : new MemoryProofBudget(config.dedupeProofBudget),
     counters: metrics?.dedupe,
   });
   const urlFor = createUrlBuilder(config);
@@ -138,6 +162,8 @@ export function compose(config: Config, logger: Logger): Composition {
     urlFor,
     lifecycle,
     proofs: config.dedupeProof,
+    identityOf,
+    proofFloor: new ProofFloor(config.dedupeProofFloorMs),
   };
 
   // Termination is reference-aware even with dedupe off, so shared bytes are never lost.
@@ -239,6 +265,7 @@ export function compose(config: Config, logger: Logger): Composition {
     uploadPage: uploadPageRoutes(logger),
     access: accessControl({ verify, links, storage, logger }),
     cors: corsPolicy(config.corsOrigins),
+    openUploads: openUploadLimit(config.maxOpenUploads),
     beforeCreation: creationRateLimit({
       perMinute: config.createRateLimit,
       redis,
@@ -260,11 +287,10 @@ export function compose(config: Config, logger: Logger): Composition {
       logger,
     }),
     metrics: metrics && {
-      route: async (_req, res) => {
-        res
-          .set('Content-Type', metrics.registry.contentType)
-          .send(await metrics.registry.metrics());
-      },
+      // The public port serves /metrics only to the token's holder.
+      route: config.metrics?.token
+        ? metricsRoute(metrics.registry, config.metrics.token)
+        : undefined,
       request: metrics.http.request,
       bytesReceived: metrics.http.bytesReceived,
       uploading: metrics.http.uploading,
@@ -284,14 +310,17 @@ export function compose(config: Config, logger: Logger): Composition {
     `locks: ${redisLocker ? 'redis' : 'in-process'}`,
     `redis: ${redis ? 'configured' : 'not configured'}`,
     `dedupe: ${config.dedupe ? `on (index ${redis ? 'in redis' : 'in process, rebuilt from storage at start'})` : 'off'}`,
-    `dedupe proofs across owners: ${config.dedupeProof ? 'on' : 'off'}`,
+    `dedupe proofs across owners: ${config.dedupeProof ? `on (${config.dedupeProofBudget} per identity per 30 days)` : 'off'}`,
     `max upload size: ${config.maxUploadSize || 'unlimited'}`,
     `unfinished uploads expire after ${config.uploadExpirySeconds}s`,
     `auth: ${config.auth.secret ? 'HS256 tokens' : config.auth.jwksUrl ? 'tokens from JWKS' : 'off (anonymous)'}`,
     `download links: ${stableLinks ? 'signed with a stable key' : 'signed with a per-process key (set LINK_SIGNING_KEY for several instances)'}`,
     `CORS origins: ${config.corsOrigins === '*' ? '*' : config.corsOrigins.join(' ')}`,
     `creations per minute per owner: ${config.createRateLimit}`,
+    `open uploads in this process: ${config.maxOpenUploads.perClient || 'unlimited'} per client, ${config.maxOpenUploads.total || 'unlimited'} in total`,
+    `metrics: ${metricsSummary(config.metrics)}`,
   ].join('; ');
+  let metricsServer: Server | undefined;
 
   return {
     app,
@@ -325,8 +354,16 @@ export function compose(config: Config, logger: Logger): Composition {
         );
       }
     },
+    async serveMetrics() {
+      const listener = config.metrics?.listener;
+      if (!metrics || !listener) return undefined;
+      const served = await listenForMetrics(metrics.registry, listener, config.metrics?.token);
+      metricsServer = served.server;
+      return { host: listener.host, port: served.port };
+    },
     async close() {
       sweep?.stop();
+      metricsServer?.close();
       // After the drain (no lock held any more), before Redis goes.
       await redisLocker?.close();
       await storage.close();

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HOOK_TYPES, type HookType, TUSD_DEFAULT_HOOKS } from '../hooks/wire.ts';
+import type { MetricsExposure } from '../metrics/exposure.ts';
 
 /** Raised for a configuration value the server cannot run with; the message names the variable. */
 export class ConfigError extends Error {
@@ -102,6 +103,9 @@ const schema = z.object({
   LOCK_TTL_SECONDS: integer(1, 3600).default(10),
   DEDUPE: onOff.default('on'),
   DEDUPE_PROOF: onOff.default('off'),
+  // Proofs per identity per 30 days: 10,000 candidates then take 34 windows (README, Dedupe).
+  DEDUPE_PROOF_BUDGET: integer(1, 9999).default(300),
+  DEDUPE_PROOF_FLOOR_MS: integer(0, 60_000).default(100),
   REQUEST_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(60),
   PUBLIC_URL: publicUrl.optional(),
   TRUST_PROXY: onOff.default('off'),
@@ -125,6 +129,10 @@ const schema = z.object({
     )
     .default('*'),
   CREATE_RATE_LIMIT: integer(1).default(3000),
+  // Bodies being received at once (0 = no cap), counted per process: 500 idle ones measured
+  // +38 MB and 1,067 fds, 10,200 made /healthz take seconds (README, Limits).
+  MAX_OPEN_UPLOADS_PER_CLIENT: integer(0).default(32),
+  MAX_OPEN_UPLOADS: integer(0).default(1000),
   HOOKS_HTTP_URL: url(['http:', 'https:']).optional(),
   HOOKS_ENABLED_EVENTS: hookEvents.default(TUSD_DEFAULT_HOOKS),
   HOOKS_HTTP_RETRY: integer(0, 100).default(3),
@@ -132,6 +140,10 @@ const schema = z.object({
   HOOKS_HTTP_TIMEOUT_SECONDS: seconds(3600).default(15),
   HOOKS_HTTP_FORWARD_HEADERS: headerNames.default([]),
   METRICS: onOff.default('on'),
+  // The metrics' own listener; without METRICS_TOKEN it is where /metrics is served.
+  METRICS_HOST: z.string().trim().min(1, 'must not be empty').default('127.0.0.1'),
+  METRICS_PORT: integer(0, 65535).optional(),
+  METRICS_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -161,6 +173,10 @@ export type Config = {
    * by answering a challenge (POST /files/:id/proof). Off: only the owner's own content skips.
    */
   dedupeProof: boolean;
+  /** Proofs one identity (`sub`, or client address key) may have verified per 30 days. */
+  dedupeProofBudget: number;
+  /** The least time before a verified proof is answered, before the per-byte part. */
+  dedupeProofFloorMs: number;
   requestIdleTimeoutSeconds: number;
   /** Base of every absolute URL the server makes, without a trailing slash. */
   publicUrl?: string;
@@ -179,6 +195,8 @@ export type Config = {
   corsOrigins: '*' | string[];
   /** Upload creations per minute per owner (per client address when anonymous). */
   createRateLimit: number;
+  /** Requests receiving an upload body at once, per owner (client address key) and in total. */
+  maxOpenUploads: { perClient: number; total: number };
   /** tusd-compatible HTTP hooks; undefined when HOOKS_HTTP_URL is unset. */
   hooks?: {
     url: string;
@@ -188,8 +206,11 @@ export type Config = {
     timeoutMs: number;
     forwardHeaders: string[];
   };
-  /** Whether GET /metrics serves Prometheus metrics. */
-  metrics: boolean;
+  /**
+   * Where GET /metrics is served: its own listener (loopback by default) and, with a token, the
+   * public port too; undefined with METRICS=off.
+   */
+  metrics?: MetricsExposure;
   logLevel: Env['LOG_LEVEL'];
 };
 
@@ -201,8 +222,26 @@ function describeIssue(issue: z.core.$ZodIssue, env: Record<string, string | und
     reason = `must be at least ${issue.minimum}`;
   if (issue.code === 'too_big' && 'maximum' in issue) reason = `must be at most ${issue.maximum}`;
   // Secrets are never echoed back, not even in an error.
-  const shown = /SECRET|URL|KEY/.test(name) || value === undefined ? '' : ` (got "${value}")`;
+  const shown = /SECRET|URL|KEY|TOKEN/.test(name) || value === undefined ? '' : ` (got "${value}")`;
   return `${name} ${reason}${shown}`;
+}
+
+/** The default metrics port when they have no token: OpenTelemetry's Prometheus exporter's. */
+const METRICS_PORT = 9464;
+
+/**
+ * Without a token, metrics have a listener of their own (METRICS_PORT, default 9464, on
+ * METRICS_HOST); with one, the public port serves them to its holder, plus METRICS_PORT if set.
+ */
+function metricsExposure(e: Env): MetricsExposure {
+  const port = e.METRICS_PORT ?? (e.METRICS_TOKEN ? undefined : METRICS_PORT);
+  if (port !== undefined && port !== 0 && port === e.PORT) {
+    throw new ConfigError(`METRICS_PORT must differ from PORT (both are ${port})`);
+  }
+  return {
+    listener: port === undefined ? undefined : { host: e.METRICS_HOST, port },
+    token: e.METRICS_TOKEN,
+  };
 }
 
 /** Reads and validates the environment; throws ConfigError naming the first bad variable. */
@@ -251,6 +290,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     lockTtlSeconds: e.LOCK_TTL_SECONDS,
     dedupe: e.DEDUPE === 'on',
     dedupeProof: e.DEDUPE === 'on' && e.DEDUPE_PROOF === 'on',
+    dedupeProofBudget: e.DEDUPE_PROOF_BUDGET,
+    dedupeProofFloorMs: e.DEDUPE_PROOF_FLOOR_MS,
     requestIdleTimeoutSeconds: e.REQUEST_IDLE_TIMEOUT_SECONDS,
     publicUrl: e.PUBLIC_URL,
     trustProxy: e.TRUST_PROXY === 'on',
@@ -265,6 +306,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins:
       e.CORS_ORIGINS === '*' ? '*' : e.CORS_ORIGINS.split(',').map((origin) => origin.trim()),
     createRateLimit: e.CREATE_RATE_LIMIT,
+    maxOpenUploads: { perClient: e.MAX_OPEN_UPLOADS_PER_CLIENT, total: e.MAX_OPEN_UPLOADS },
     hooks: e.HOOKS_HTTP_URL
       ? {
           url: e.HOOKS_HTTP_URL,
@@ -275,7 +317,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           forwardHeaders: e.HOOKS_HTTP_FORWARD_HEADERS,
         }
       : undefined,
-    metrics: e.METRICS === 'on',
+    metrics: e.METRICS === 'on' ? metricsExposure(e) : undefined,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -35,6 +35,16 @@ async function main(): Promise<void> {
   }
 
   await parts.start();
+  // Metrics first: once the server says it is listening, everything it serves is up.
+  const metrics = await parts.serveMetrics().catch((error: NodeJS.ErrnoException) => {
+    const { host, port } = config.metrics?.listener ?? {};
+    fail(
+      `start-up failed: cannot listen on ${host}:${port} for metrics (${error.code}); set METRICS_PORT`,
+    );
+  });
+  if (metrics) {
+    logger.info(metrics, `metrics served at http://${metrics.host}:${metrics.port}/metrics`);
+  }
   // Header and idle limits are checked every second rather than Node's default 30.
   const server = createServer({ connectionsCheckingInterval: 1000 }, parts.app);
   applyIdleTimeouts(server, config.requestIdleTimeoutSeconds, logger);

@@ -34,6 +34,17 @@ export function clientKeyOf(address: string): string {
 }
 
 /**
+ * Whom a request counts against, for creation rates and proof budgets: its token's subject, or
+ * the client's address key when it is anonymous.
+ */
+export function identityOf(req: Request): string {
+  const owner = factsOf(req).owner;
+  return owner
+    ? `sub:${owner}`
+    : `ip:${clientKeyOf(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`;
+}
+
+/**
  * CREATE_RATE_LIMIT: upload creations per minute per owner (per client address when
  * anonymous), counted in Redis when configured so that every instance shares the budget. Over
  * it: 429 with Retry-After, nothing created.
@@ -56,16 +67,10 @@ export function creationRateLimit(options: {
         insuranceLimiter: undefined,
       })
     : new RateLimiterMemory({ points: perMinute, duration: 60 });
-  const keyOf = (req: Request) => {
-    const owner = factsOf(req).owner;
-    return owner
-      ? `sub:${owner}`
-      : `ip:${clientKeyOf(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`;
-  };
   return async (req, res, next) => {
     if (req.method !== 'POST') return next();
     try {
-      await limiter.consume(keyOf(req));
+      await limiter.consume(identityOf(req));
       next();
     } catch (rejection) {
       if (rejection instanceof RateLimiterRes) {

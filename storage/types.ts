@@ -1,13 +1,18 @@
+import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { DataStore, Upload } from '@tus/utils';
+import { type DataStore, Upload } from '@tus/utils';
 
 /** What the download side needs to know about a finished upload's bytes. */
 export type StoredContent = {
   /** Where the bytes live: the upload's own id, or the upload it is linked to (dedupe). */
   key: string;
   size: number;
+  /** When this upload finished: its own date, never that of bytes it shares (uploadValidators). */
   lastModified: Date;
-  /** A strong validator (RFC 9110 §8.8.3), quoted, that changes whenever the bytes could. */
+  /**
+   * A strong validator (RFC 9110 §8.8.3), quoted, of this upload (not of bytes it shares), that
+   * changes whenever the bytes could.
+   */
   etag: string;
   /** The upload's tus metadata (filename, filetype, …) as the client sent it. */
   metadata: Record<string, string | null>;
@@ -63,8 +68,13 @@ export interface UploadStorage {
    * S3 lists the parts); a missing upload rejects with tus's 404.
    */
   recordOf(id: string): Promise<Upload>;
-  /** Size and date of a finished upload's content, or undefined when there is none. */
+  /** Size and validators of a finished upload's content, or undefined when there is none. */
   stat(id: string): Promise<StoredContent | undefined>;
+  /**
+   * Records in the record of an upload that just finished with bytes of its own when it
+   * finished (its downloads' validators); returns the upload with that time in its metadata.
+   */
+  markFinished(upload: Upload): Promise<Upload>;
   /**
    * Where the upload's bytes live, as tusd's stores describe it to hooks (`Type` filestore with
    * `Path`, or s3store with `Bucket` and `Key`).
@@ -82,7 +92,10 @@ export interface UploadStorage {
   contentKeyOf(id: string): Promise<string>;
   /** Size of the bytes stored under a content key, or undefined when they are gone. */
   contentSize(key: string): Promise<number | undefined>;
-  /** Writes a finished upload record whose bytes are the owner's; replaces any record of that id. */
+  /**
+   * Writes a finished upload record whose bytes are the owner's; replaces any record of that id.
+   * The record keeps the upload's finish time, or gets the current time as it.
+   */
   createLinked(upload: Upload, owner: string): Promise<void>;
   /** Deletes an upload's record (state) but leaves the bytes under its key. */
   removeRecord(id: string): Promise<void>;
@@ -137,4 +150,60 @@ export function expireOnlyUnfinished(store: DataStore): void {
 export function linkedOwner(record: Upload | undefined, id: string): string | undefined {
   const owner = record?.storage?.path;
   return owner && owner !== id ? owner : undefined;
+}
+
+/**
+ * Where an upload's record keeps the time it finished (ISO 8601, milliseconds). A `tus-` key:
+ * clients can neither set nor read it (auth/context), hooks do not see it.
+ */
+export const FINISHED_KEY = 'tus-finished';
+
+/** The upload with `at` as the time it finished. */
+export function stampFinished(upload: Upload, at: Date): Upload {
+  return new Upload({
+    ...upload,
+    metadata: { ...upload.metadata, [FINISHED_KEY]: at.toISOString() },
+  });
+}
+
+/** The upload as it is, when it carries a finish time, or stamped as finished now. */
+export function finishedNow(upload: Upload): Upload {
+  return upload.metadata?.[FINISHED_KEY] ? upload : stampFinished(upload, new Date());
+}
+
+/** What storage says of the bytes under a content key (the object's or file's own facts). */
+export type ContentFacts = { lastModified: Date; identity: string };
+
+/**
+ * An upload's own validators (RFC 9110 §8.8). Shared bytes carry the date of the upload that
+ * stored them first, so they never make a validator: Last-Modified is the time the upload
+ * finished, and the ETag a digest of its id, its size and that time, which tells nothing the
+ * response does not already say. A finished upload's bytes never change, and an id used again
+ * (after a deletion) finishes at another time, so the ETag changes whenever the bytes could.
+ * Records written before finish times were kept: an upload with bytes of its own takes its
+ * content's facts (its own), a linked one its record's creation date (its own too).
+ */
+export function uploadValidators(
+  id: string,
+  size: number,
+  record: Upload,
+  key: string,
+  content: ContentFacts,
+): { lastModified: Date; etag: string } {
+  const finished = record.metadata?.[FINISHED_KEY];
+  let basis: string;
+  let at: number;
+  if (finished && !Number.isNaN(Date.parse(finished))) {
+    basis = `finished ${finished}`;
+    at = Date.parse(finished);
+  } else if (key === id) {
+    basis = `content ${content.identity}`;
+    at = content.lastModified.getTime();
+  } else {
+    const created = Date.parse(record.creation_date ?? '');
+    basis = `created ${record.creation_date ?? ''}`;
+    at = Number.isNaN(created) ? 0 : created;
+  }
+  const tag = createHash('sha256').update(`${id}\n${size}\n${basis}`).digest('hex');
+  return { lastModified: new Date(at), etag: `"${tag.slice(0, 32)}"` };
 }

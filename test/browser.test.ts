@@ -144,8 +144,8 @@ describe('the upload page in Chromium, on MinIO with the dedupe index in Redis',
       sha256: file.sha256,
     });
     expect(entry.id).not.toBe(first.id);
-    // Server side: the creation came with a challenge, the page answered it from a few KiB of
-    // the file, and nothing of the file itself arrived (anonymous: no one owns content).
+    // Server side: the creation came with a challenge, the page answered it from the whole file
+    // (read in the page), and nothing of the file itself arrived (anonymous: no one owns content).
     const sent = proxy.requests.slice(seen).filter((r) => r.path.startsWith('/files/'));
     expect(sent.map((r) => `${r.method} ${r.path.replace(/[0-9a-f]{32}/, '<id>')}`)).toEqual([
       'POST /files/',

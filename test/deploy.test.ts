@@ -222,9 +222,9 @@ describe('deploy/nginx.conf: nginx in front of two instances on one MinIO and on
       }
     });
 
-    test('/metrics answers 404 through nginx, however it is spelled, while each instance serves it', async () => {
-      // Each spelling reaches the metrics on an instance itself (its routes ignore case and a
-      // trailing slash).
+    test('/metrics answers 404 through nginx, however it is spelled, while each instance serves it on its own listener', async () => {
+      // The instances' routes ignore case and a trailing slash; nginx must refuse every spelling
+      // even though the instances' public ports have no /metrics either.
       const spellings = ['/metrics', '/metrics/', '/Metrics', '/METRICS/', '/metrics?x=1'];
       for (const spelling of spellings) {
         const proxied = await fetch(`${nginx.url}${spelling}`);
@@ -232,8 +232,11 @@ describe('deploy/nginx.conf: nginx in front of two instances on one MinIO and on
         expect(await proxied.text()).not.toContain('tus_');
         for (const instance of instances) {
           const direct = await fetch(`${instance.url}${spelling}`);
-          expect({ spelling, status: direct.status }).toEqual({ spelling, status: 200 });
-          expect(await direct.text()).toContain('tus_uploads_created_total');
+          expect({ spelling, status: direct.status }).toEqual({ spelling, status: 404 });
+          const own = new URL(spelling, instance.metricsUrl);
+          const scraped = await fetch(own);
+          expect({ spelling, status: scraped.status }).toEqual({ spelling, status: 200 });
+          expect(await scraped.text()).toContain('tus_uploads_created_total');
         }
       }
     });

@@ -5,8 +5,9 @@ import { Redis } from 'ioredis';
 import { Upload } from 'tus-js-client';
 import { median } from '../bench/stats.ts';
 import { startNginx } from './harness/nginx.ts';
+import { bytesWaitingAt } from './harness/processProbe.ts';
 import { loggedRequest, type ServerProcess, startServer } from './harness/serverProcess.ts';
-import { startDedicatedRedis, type TestRedis } from './harness/services.ts';
+import { startDedicatedRedis, type TestRedis, waitFor } from './harness/services.ts';
 import {
   createTestStorage,
   MIB,
@@ -234,8 +235,12 @@ describe('through nginx (deploy/nginx.conf), two instances: kill -9 of the one r
         let receiving: ServerProcess | undefined;
         let uploadUrl = '';
         let patches = 0;
-        const kill = () => {
-          // The instance that logged this upload's PATCHes receives this one too.
+        // The instance that logged this upload's PATCHes receives the next one too: it is stopped
+        // before that PATCH is sent, and killed once the PATCH's bytes wait at its socket. The
+        // PATCH is then cut whatever the machine's speed (a kill on a timer could land between
+        // two PATCHes).
+        let killed: Promise<void> = Promise.resolve();
+        const stopThenKill = () => {
           const id = idOf(uploadUrl);
           receiving = instances.find((server) =>
             server.logs().some((line) => {
@@ -243,8 +248,17 @@ describe('through nginx (deploy/nginx.conf), two instances: kill -9 of the one r
               return req?.method === 'PATCH' && req.path.endsWith(id);
             }),
           );
-          killedAt = performance.now();
-          if (receiving) process.kill(receiving.pid, 'SIGKILL');
+          if (!receiving) return;
+          const { pid, url } = receiving;
+          process.kill(pid, 'SIGSTOP');
+          killed = waitFor(
+            async () => bytesWaitingAt(Number(new URL(url).port)) > 0,
+            'the next PATCH reaching the stopped instance',
+            10_000,
+          ).then(() => {
+            killedAt = performance.now();
+            process.kill(pid, 'SIGKILL');
+          });
         };
         await new Promise<void>((resolve, reject) => {
           const upload = new Upload(data, {
@@ -257,18 +271,14 @@ describe('through nginx (deploy/nginx.conf), two instances: kill -9 of the one r
             onChunkComplete: () => {
               chunksDone.push(performance.now());
               uploadUrl = upload.url ?? '';
-              // Some way into the next PATCH: 30-50 % of the last chunk's time, so the kill lands
-              // mid-PATCH on a fast machine too (a fixed 80 ms outlasted a 65 ms chunk).
-              if (chunksDone.length === 3 + round) {
-                const [before = 0, last = 0] = chunksDone.slice(-2);
-                setTimeout(kill, (last - before) * (0.3 + 0.1 * round));
-              }
+              if (chunksDone.length === 3 + round) stopThenKill();
             },
             onError: reject,
             onSuccess: () => resolve(),
           });
           upload.start();
         });
+        await killed;
         expect(receiving).toBeDefined();
         // The PATCH in flight was cut by the kill and sent again: one more PATCH than chunks.
         expect(patches).toBe(data.length / CHUNK + 1);

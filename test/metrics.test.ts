@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { curl } from './harness/curl.ts';
 import { type HookReceiver, startHookReceiver } from './harness/hookReceiver.ts';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
@@ -14,9 +15,10 @@ import {
 import { bearer, JWT_SECRET, tokenFor } from './harness/tokens.ts';
 import { downloadedSha256, encodeMetadata, TUS, tusClientUpload } from './harness/tus.ts';
 
-/** The samples of a Prometheus text exposition: `name{labels}` → value. */
-async function scrape(base: string): Promise<Map<string, number>> {
-  const res = await fetch(`${base}/metrics`);
+/** The samples of a Prometheus text exposition at `url`: `name{labels}` → value. */
+async function scrape(url: string | undefined, headers: Record<string, string> = {}) {
+  if (!url) throw new Error('the server has no metrics listener');
+  const res = await fetch(url, { headers });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   const samples = new Map<string, number>();
@@ -26,6 +28,9 @@ async function scrape(base: string): Promise<Map<string, number>> {
   }
   return samples;
 }
+
+/** How a client may spell the route: the app's routes ignore case and a trailing slash. */
+const SPELLINGS = ['/metrics', '/metrics/', '/Metrics', '/METRICS/', '/metrics?x=1'];
 
 /** The sum of the samples named `name` whose labels include every one of `labels`. */
 function sum(samples: Map<string, number>, name: string, labels: Record<string, string> = {}) {
@@ -62,7 +67,7 @@ describe.each(STORAGE_KINDS)('Prometheus metrics on the %s configuration', (kind
   });
 
   test('what uploads, downloads, dedupe, hooks and terminations do shows in the counters', async () => {
-    const before = await scrape(server.url);
+    const before = await scrape(server.metricsUrl);
     const data = randomContent(2 * MIB + 1);
     const digest = sha256(data);
     const url = await tusClientUpload(server.url, data, {
@@ -92,7 +97,7 @@ describe.each(STORAGE_KINDS)('Prometheus metrics on the %s configuration', (kind
       15_000,
     );
 
-    const after = await scrape(server.url);
+    const after = await scrape(server.metricsUrl);
     const delta = (name: string, labels: Record<string, string> = {}) =>
       sum(after, name, labels) - sum(before, name, labels);
     expect(delta('tus_uploads_created_total')).toBe(2);
@@ -140,7 +145,90 @@ describe.each(STORAGE_KINDS)('Prometheus metrics on the %s configuration', (kind
     expect([...after.keys()].some((key) => key.includes(url.split('/').pop() ?? '-'))).toBe(false);
   });
 
-  test('METRICS=off: no /metrics', async () => {
+  test('the public port has no /metrics, however it is spelled: they are on a loopback listener of their own', async () => {
+    const unknown = await fetch(`${server.url}/no-such-route`);
+    const unknownBody = await unknown.text();
+    for (const spelling of SPELLINGS) {
+      for (const headers of [{}, alice]) {
+        const res = await fetch(`${server.url}${spelling}`, { headers });
+        expect({ spelling, status: res.status }).toEqual({ spelling, status: 404 });
+        expect(await res.text()).toBe(unknownBody);
+      }
+    }
+    const listener = new URL(server.metricsUrl ?? '');
+    expect(listener.port).not.toBe(new URL(server.url).port);
+    const logged = server.logs().find((line) => String(line.msg).startsWith('metrics served at'));
+    expect(logged).toMatchObject({ host: '127.0.0.1', port: Number(listener.port) });
+    // Bound to 127.0.0.1 itself: another loopback address finds nothing listening there.
+    await expect(fetch(`http://127.0.0.2:${listener.port}/metrics`)).rejects.toThrow();
+    expect(sum(await scrape(server.metricsUrl), 'process_resident_memory_bytes')).toBeGreaterThan(
+      0,
+    );
+  });
+
+  test('the metrics listener serves /metrics only', async () => {
+    const base = new URL(server.metricsUrl ?? '').origin;
+    for (const spelling of SPELLINGS) {
+      const res = await fetch(`${base}${spelling}`);
+      expect({ spelling, status: res.status }).toEqual({ spelling, status: 200 });
+    }
+    for (const path of ['/', '/files/', '/healthz', '/metrics/x', '/readyz']) {
+      const res = await fetch(`${base}${path}`);
+      expect({ path, status: res.status }).toEqual({ path, status: 404 });
+    }
+    // A name of someone else's pointed at 127.0.0.1 (DNS rebinding from a browser here).
+    for (const host of ['evil.example', `evil.example:${new URL(base).port}`, '10.0.0.5']) {
+      const rebound = await curl(`${base}/metrics`, ['-H', `Host: ${host}`]);
+      expect({ host, status: rebound.status }).toEqual({ host, status: 421 });
+      expect(rebound.body).not.toContain('tus_');
+    }
+    const post = await fetch(`${base}/metrics`, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  test('METRICS=off: no /metrics anywhere', async () => {
     expect((await fetch(`${off.server.url}/metrics`)).status).toBe(404);
+    expect(off.server.metricsUrl).toBeUndefined();
+  });
+});
+
+describe.each(STORAGE_KINDS)('METRICS_TOKEN on the %s configuration', (kind) => {
+  const token = 'metrics-token-0123456789abcdef-0123456789';
+  // No METRICS_PORT: with a token the public port serves the metrics, and nothing else does.
+  const withToken = serverOnStorage(kind, {
+    AUTH_JWT_SECRET: JWT_SECRET,
+    METRICS_TOKEN: token,
+    METRICS_PORT: '',
+  });
+  const both = serverOnStorage(kind, { METRICS_TOKEN: token });
+
+  test('the public port serves /metrics to the token holder only', async () => {
+    const { server } = withToken;
+    expect(server.metricsUrl).toBeUndefined();
+    const alice = bearer(await tokenFor('alice'));
+    const refusals = [{}, alice, { Authorization: `Bearer ${token}x` }, { Authorization: token }];
+    for (const spelling of SPELLINGS) {
+      for (const headers of refusals) {
+        const res = await fetch(`${server.url}${spelling}`, { headers });
+        expect({ spelling, status: res.status }).toEqual({ spelling, status: 401 });
+        expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+        expect(await res.text()).not.toContain('tus_');
+      }
+      const samples = await scrape(`${server.url}${spelling}`, {
+        Authorization: `Bearer ${token}`,
+      });
+      expect(samples.has('tus_uploads_created_total')).toBe(true);
+    }
+    // The secret stays out of the logs.
+    expect(server.output()).not.toContain(token);
+  });
+
+  test('with METRICS_PORT too, the token is needed on the metrics listener as well', async () => {
+    const { server } = both;
+    expect((await fetch(server.metricsUrl ?? '')).status).toBe(401);
+    const samples = await scrape(server.metricsUrl, { Authorization: `Bearer ${token}` });
+    expect(samples.has('tus_uploads_created_total')).toBe(true);
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(401);
   });
 });

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { describe, expect, test } from '@jest/globals';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { runServerToExit } from './harness/serverProcess.ts';
@@ -44,8 +45,32 @@ describe('start-up', () => {
     expect(result.stderr + result.stdout).not.toContain('wrong-secret-value');
   });
 
+  test('a metrics port already taken exits non-zero with one line naming METRICS_PORT', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const address = taken.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const result = await runServerToExit({ METRICS_PORT: String(port) });
+      expect(result.code).not.toBe(0);
+      expectOneLine(result.stderr, new RegExp(`127\\.0\\.0\\.1:${port} for metrics.*METRICS_PORT`));
+    } finally {
+      taken.close();
+    }
+  });
+
   describe('of the embedded default', () => {
     const stack = serverOnStorage('file');
+    // What `npm start` does with nothing configured: the metrics on 127.0.0.1:9464 only.
+    const defaults = serverOnStorage('file', { METRICS_PORT: '' });
+
+    test('with nothing configured the metrics listen on 127.0.0.1:9464, not on the public port', async () => {
+      expect(defaults.server.metricsUrl).toBe('http://127.0.0.1:9464/metrics');
+      expect((await fetch(defaults.server.metricsUrl ?? '')).status).toBe(200);
+      expect((await fetch(`${defaults.server.url}/metrics`)).status).toBe(404);
+      const first = defaults.server.logs()[0];
+      expect(String(first?.msg)).toContain('metrics: own listener on 127.0.0.1 (no token)');
+    });
 
     test('with nothing configured the first log line names the embedded default', async () => {
       const first = stack.server.logs()[0];

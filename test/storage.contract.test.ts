@@ -17,7 +17,12 @@ import { type DataStore, Upload } from '@tus/utils';
 import { Redis } from 'ioredis';
 import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
-import type { ByteRange, ContentRecord, UploadStorage } from '../storage/types.ts';
+import {
+  type ByteRange,
+  type ContentRecord,
+  FINISHED_KEY,
+  type UploadStorage,
+} from '../storage/types.ts';
 import {
   createTestStorage,
   randomContent,
@@ -480,8 +485,11 @@ describe.each(BACKENDS)('storage contract on %s', (kind) => {
     expect(await storage.contentSize(owner)).toBe(data.length);
     await expectFinished(storage, linked, data);
     const stat = await storage.stat(linked);
-    expect(stat?.metadata).toEqual({ filename: 'copy.bin' });
-    expect(stat?.etag).toBe(ownerStat?.etag);
+    // The record keeps when the linked upload finished: its validators are its own.
+    expect(stat?.metadata).toEqual({ filename: 'copy.bin', [FINISHED_KEY]: expect.any(String) });
+    expect(stat?.etag).toMatch(/^"[^"]+"$/);
+    expect(stat?.etag).not.toBe(ownerStat?.etag);
+    expect(stat?.lastModified.toISOString()).toBe(stat?.metadata[FINISHED_KEY]);
     const range = { start: PART - 5, end: PART + 5 };
     expect(await readSha256(storage, linked, range)).toBe(sha256Of(data, range));
     // Another instance sees the link too.
@@ -510,9 +518,35 @@ describe.each(BACKENDS)('storage contract on %s', (kind) => {
     expect(await storage.contentKeyOf(duplicate)).toBe(owner);
     expect(await storage.contentSize(duplicate)).toBeUndefined();
     await expectFinished(storage, duplicate, data);
-    expect((await storage.stat(duplicate))?.metadata).toEqual({ filename: 'second.bin' });
+    expect((await storage.stat(duplicate))?.metadata).toEqual({
+      filename: 'second.bin',
+      [FINISHED_KEY]: expect.any(String),
+    });
     await expectFinished(site.reopen(), duplicate, data);
     await expectFinished(storage, owner, data);
+  });
+
+  test('markFinished keeps the finish time in the record: stat() answers with it, on any instance', async () => {
+    const data = randomContent(3000);
+    const id = await finishedUpload(storage, data, { filename: 'own.bin' });
+    const before = await storage.stat(id);
+    const finished = await storage.markFinished(await storage.datastore.getUpload(id));
+    const at = finished.metadata?.[FINISHED_KEY] ?? '';
+    expect(Date.parse(at)).not.toBeNaN();
+    for (const instance of [storage, site.reopen()]) {
+      const stat = await instance.stat(id);
+      expect(stat?.lastModified.toISOString()).toBe(at);
+      expect(stat?.metadata).toEqual({ filename: 'own.bin', [FINISHED_KEY]: at });
+      expect(stat?.etag).toMatch(/^"[^"]+"$/);
+      expect(stat?.etag).not.toBe(before?.etag);
+    }
+    // The upload is still the finished one it was.
+    await expectFinished(storage, id, data);
+    // A linked copy made from the stamped upload keeps that time.
+    const linked = newId();
+    await storage.createLinked(new Upload({ ...finished, id: linked }), id);
+    expect((await storage.stat(linked))?.lastModified.toISOString()).toBe(at);
+    expect((await storage.stat(linked))?.etag).not.toBe((await storage.stat(id))?.etag);
   });
 
   test('datastore.remove of an unfinished upload removes it: getUpload rejects with 404', async () => {

@@ -3,12 +3,12 @@
  *
  * - `<id>`: the upload's bytes, growing as PATCHes arrive (absent for an upload linked to
  *   another's bytes);
- * - `<id>.json`: the upload's record (length, metadata, creation date; `storage.path` names the
- *   owner whose bytes a linked upload shares);
+ * - `<id>.json`: the upload's record (length, metadata, creation date, and the finish time in
+ *   the `tus-finished` metadata key; `storage.path` names the owner whose bytes a linked upload
+ *   shares);
  * - `refs/<owner>/<id>`: one reference per upload that uses the bytes stored under `<owner>`,
  *   with their digests (JSON), so shared bytes go only with their last reference.
  */
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { access, constants, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,10 +19,13 @@ import {
   type ByteRange,
   type ContentSource,
   expireOnlyUnfinished,
+  finishedNow,
   linkedOwner,
   StorageError,
   type StoredContent,
+  stampFinished,
   type UploadStorage,
+  uploadValidators,
 } from '../types.ts';
 import { FileContentRefs } from './FileContentRefs.ts';
 import { TusFileStore } from './TusFileStore.ts';
@@ -64,18 +67,27 @@ export class FileStorage implements UploadStorage {
   async stat(id: string): Promise<StoredContent | undefined> {
     const upload = await this.datastore.getUpload(id).catch(() => undefined);
     if (!upload || upload.size === undefined || upload.offset !== upload.size) return undefined;
-    const key = await this.contentKeyOf(id);
+    // The record as stored: getUpload drops a finished upload's creation date.
+    const record = (await this.datastore.configstore.get(id)) as Upload | undefined;
+    if (!record) return undefined;
+    const key = linkedOwner(record, id) ?? id;
     const info = await stat(this.contentPath(key)).catch(() => undefined);
     if (!info) return undefined;
     // Stored content is never written again, so key, size and mtime pin the bytes.
-    const tag = createHash('sha256').update(`${key}:${info.size}:${info.mtimeMs}`).digest('hex');
+    const content = { lastModified: info.mtime, identity: `${key}:${info.size}:${info.mtimeMs}` };
     return {
       key,
       size: info.size,
-      lastModified: info.mtime,
-      etag: `"${tag.slice(0, 32)}"`,
+      ...uploadValidators(id, info.size, record, key, content),
       metadata: upload.metadata ?? {},
     };
+  }
+
+  async markFinished(upload: Upload): Promise<Upload> {
+    const at = new Date();
+    const record = (await this.datastore.configstore.get(upload.id)) as Upload | undefined;
+    if (record) await this.datastore.configstore.set(upload.id, stampFinished(record, at));
+    return stampFinished(upload, at);
   }
 
   async read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable> {
@@ -109,7 +121,7 @@ export class FileStorage implements UploadStorage {
 
   async createLinked(upload: Upload, owner: string): Promise<void> {
     const record = new Upload({
-      ...upload,
+      ...finishedNow(upload),
       offset: upload.size ?? 0,
       creation_date: upload.creation_date ?? new Date().toISOString(),
       storage: { type: 'file', path: owner },

@@ -3,8 +3,9 @@
  *
  * - `<id>`: the finished upload's bytes (a completed multipart upload; absent while unfinished,
  *   and absent for an upload linked to another's bytes);
- * - `<id>.info`: the upload's record (length, metadata, creation date; `storage.path` names the
- *   owner whose bytes a linked upload shares), tagged `Tus-Completed` when finished;
+ * - `<id>.info`: the upload's record (length, metadata, creation date, and the finish time in
+ *   the `tus-finished` metadata key; `storage.path` names the owner whose bytes a linked upload
+ *   shares), tagged `Tus-Completed` when finished;
  * - `<id>.part`: the incomplete tail, fewer bytes than a part, waiting for the next PATCH;
  * - `refs/<owner>/<id>`: one reference per upload that uses the bytes stored under `<owner>`,
  *   with their digests (JSON), so shared bytes go only with their last reference;
@@ -30,6 +31,7 @@ import {
   StorageError,
   type StoredContent,
   type UploadStorage,
+  uploadValidators,
 } from '../types.ts';
 import { MetadataCache } from './MetadataCache.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
@@ -144,7 +146,18 @@ export class S3Storage implements UploadStorage {
     if (!record) return undefined;
     const key = linkedOwner(record, id) ?? id;
     const facts = await this.factsOf(key);
-    return facts && { key, ...facts, metadata: record.metadata ?? {} };
+    if (!facts) return undefined;
+    const content = { lastModified: facts.lastModified, identity: `${key}:${facts.etag}` };
+    return {
+      key,
+      size: facts.size,
+      ...uploadValidators(id, facts.size, record, key, content),
+      metadata: record.metadata ?? {},
+    };
+  }
+
+  markFinished(upload: Upload): Promise<Upload> {
+    return this.datastore.saveFinished(upload);
   }
 
   /**

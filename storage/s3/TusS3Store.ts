@@ -5,7 +5,7 @@ import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
 import { type RequestScope, requestScope } from '../requestScope.ts';
 import { Spool } from '../spool.ts';
-import { type ContentSource, linkedOwner } from '../types.ts';
+import { type ContentSource, finishedNow, linkedOwner, stampFinished } from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
 import { instrument, notFoundAsTus, type S3Observer } from './outages.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
@@ -114,10 +114,28 @@ export class TusS3Store extends S3Store {
     return linkedOwner(await this.recordOf(id), id) ?? id;
   }
 
+  /** Writes `<id>.info` of an upload with bytes of its own again, finished now (its validators). */
+  async saveFinished(upload: Upload): Promise<Upload> {
+    const at = new Date();
+    const { 'upload-id': uploadId, file } = await this.getMetadata(upload.id);
+    const record = new Upload({ ...stampFinished(file, at), offset: upload.offset });
+    await this.http.put(
+      this.infoKey(upload.id),
+      JSON.stringify(record),
+      this.infoHeaders(uploadId ?? '', 'true'),
+    );
+    await this.cache.set(upload.id, {
+      'tus-version': TUS_RESUMABLE,
+      'upload-id': uploadId ?? '',
+      file: record,
+    });
+    return stampFinished(upload, at);
+  }
+
   /** Writes `<id>.info` in S3Store's own format, finished, with the owner as storage path. */
   async saveLinked(upload: Upload, owner: string): Promise<void> {
     const record = new Upload({
-      ...upload,
+      ...finishedNow(upload),
       offset: upload.size ?? 0,
       creation_date: upload.creation_date ?? new Date().toISOString(),
       storage: { type: 's3', path: owner, bucket: this.bucket },

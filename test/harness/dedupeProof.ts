@@ -2,14 +2,10 @@ import { createHmac } from 'node:crypto';
 
 /** The answer a client holding `data` gives to an Upload-Dedupe-Challenge header. */
 export function answerFrom(data: Buffer, challenge: string | null): string {
-  const match = /^nonce=([A-Za-z0-9_-]+); ranges=([\d,-]+)$/.exec(challenge ?? '');
-  if (!match?.[1] || !match[2]) throw new Error(`not a challenge: ${challenge}`);
-  const hmac = createHmac('sha256', Buffer.from(match[1], 'base64url'));
-  for (const range of match[2].split(',')) {
-    const [start = 0, end = 0] = range.split('-').map(Number);
-    hmac.update(data.subarray(start, end + 1));
-  }
-  return hmac.digest('hex');
+  const match = /^nonce=([A-Za-z0-9_-]+)$/.exec(challenge ?? '');
+  if (!match?.[1]) throw new Error(`not a challenge: ${challenge}`);
+  // HMAC-SHA256 keyed with the nonce over every byte of the content.
+  return createHmac('sha256', Buffer.from(match[1], 'base64url')).update(data).digest('hex');
 }
 
 /** POST <upload URL>/proof with the answer. */

@@ -74,6 +74,16 @@ export function allBytesRead(clientPort: number, serverPort: number): boolean {
   return client?.txQueue === 0 && server?.rxQueue === 0;
 }
 
+/**
+ * Bytes that arrived on loopback connections to `serverPort` and wait there, unread by the
+ * process listening on it (e.g. a stopped one).
+ */
+export function bytesWaitingAt(serverPort: number): number {
+  return tcpSockets('self')
+    .filter((s) => s.state === '01' && s.localPort === serverPort)
+    .reduce((sum, s) => sum + s.rxQueue, 0);
+}
+
 /** How many files under `directory` process `pid` has open. */
 export function openFilesUnder(pid: number, directory: string): number {
   return fdTargets(pid).filter((target) => target.startsWith(`${directory}/`)).length;

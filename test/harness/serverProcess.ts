@@ -29,6 +29,8 @@ export function buildServer(): void {
 /** One real server process, started the way `npm start` starts it. */
 export type ServerProcess = {
   url: string;
+  /** Where its metrics' own listener is, if it has one (`…/metrics`). */
+  metricsUrl?: string;
   pid: number;
   child: ChildProcess;
   /** Everything written so far to stdout and stderr. */
@@ -60,10 +62,17 @@ export function loggedRequest(
   };
 }
 
+/** Several servers run side by side here: each one's metrics listener takes a free port. */
 function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
   return spawn(process.execPath, SERVER_ARGS, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      LOG_LEVEL: 'info',
+      METRICS_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
 }
@@ -87,6 +96,8 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
       reject(new Error(`server exited with ${code} before listening:\n${out}`)),
     );
   });
+  // The metrics line comes before the one that says the server listens.
+  const metricsPort = /metrics served at http:\/\/[^:]+:(\d+)/.exec(out)?.[1];
   // Whole lines only: the last one may still be arriving.
   const logs = () =>
     out
@@ -96,6 +107,7 @@ export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess
       .map((line) => JSON.parse(line) as Record<string, unknown>);
   return {
     url,
+    metricsUrl: metricsPort && `http://127.0.0.1:${metricsPort}/metrics`,
     pid: child.pid ?? 0,
     child,
     output: () => out,

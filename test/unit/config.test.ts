@@ -37,6 +37,10 @@ describe('loadConfig', () => {
     [{ MAX_UPLOAD_SIZE: '-1' }, /^MAX_UPLOAD_SIZE/],
     [{ UPLOAD_EXPIRY_SECONDS: '1.5' }, /^UPLOAD_EXPIRY_SECONDS/],
     [{ DEDUPE: 'yes' }, /^DEDUPE must be "on" or "off"/],
+    // More than 9,999 proofs per 30 days would let one identity sweep a 4-digit secret within them.
+    [{ DEDUPE_PROOF_BUDGET: '10000' }, /^DEDUPE_PROOF_BUDGET must be at most 9999/],
+    [{ DEDUPE_PROOF_BUDGET: '0' }, /^DEDUPE_PROOF_BUDGET must be at least 1/],
+    [{ DEDUPE_PROOF_FLOOR_MS: '-5' }, /^DEDUPE_PROOF_FLOOR_MS/],
     [{ REQUEST_IDLE_TIMEOUT_SECONDS: '0' }, /^REQUEST_IDLE_TIMEOUT_SECONDS must be at least 1/],
     [{ PUBLIC_URL: 'uploads.example.com' }, /^PUBLIC_URL must be a URL starting with http:/],
     [{ PUBLIC_URL: 'https://example.com/?a=1' }, /^PUBLIC_URL must have no query/],
@@ -66,6 +70,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
+  test('dedupe proofs: off by default; 300 per identity per 30 days, answered 100 ms at the earliest', () => {
+    expect(loadConfig({})).toMatchObject({
+      dedupeProof: false,
+      dedupeProofBudget: 300,
+      dedupeProofFloorMs: 100,
+    });
+    expect(
+      loadConfig({ DEDUPE_PROOF: 'on', DEDUPE_PROOF_BUDGET: '5', DEDUPE_PROOF_FLOOR_MS: '0' }),
+    ).toMatchObject({ dedupeProof: true, dedupeProofBudget: 5, dedupeProofFloorMs: 0 });
+  });
+
   test('PUBLIC_URL loses its trailing slash; TRUST_PROXY and the idle timeout default off and 60 s', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://u.example.com/base/' }).publicUrl).toBe(
       'https://u.example.com/base',
@@ -85,7 +100,6 @@ describe('loadConfig', () => {
 
   test("hooks: off without HOOKS_HTTP_URL; with it, tusd's defaults", () => {
     expect(loadConfig({}).hooks).toBeUndefined();
-    expect(loadConfig({}).metrics).toBe(true);
     expect(loadConfig({ HOOKS_HTTP_URL: 'http://app:3000/hooks' }).hooks).toEqual({
       url: 'http://app:3000/hooks',
       events: ['pre-create', 'post-create', 'post-receive', 'post-terminate', 'post-finish'],
@@ -106,7 +120,37 @@ describe('loadConfig', () => {
       backoffMs: 500,
       forwardHeaders: ['Authorization', 'X-Request-Id'],
     });
-    expect(chosen.metrics).toBe(false);
+    expect(chosen.metrics).toBeUndefined();
+  });
+
+  const TOKEN = 'm'.repeat(32);
+  test.each([
+    [{}, { listener: { host: '127.0.0.1', port: 9464 }, token: undefined }],
+    [{ METRICS_PORT: '0' }, { listener: { host: '127.0.0.1', port: 0 }, token: undefined }],
+    [
+      { METRICS_HOST: '0.0.0.0', METRICS_PORT: '9100' },
+      { listener: { host: '0.0.0.0', port: 9100 }, token: undefined },
+    ],
+    // With a token the public port serves them; their own listener only when asked for.
+    [{ METRICS_TOKEN: TOKEN }, { listener: undefined, token: TOKEN }],
+    [
+      { METRICS_TOKEN: TOKEN, METRICS_PORT: '9100' },
+      { listener: { host: '127.0.0.1', port: 9100 }, token: TOKEN },
+    ],
+    [{ METRICS: 'off', METRICS_TOKEN: TOKEN }, undefined],
+  ])('metrics exposure of %p', (env, expected) => {
+    expect(loadConfig(env).metrics).toEqual(expected);
+  });
+
+  test.each([
+    [{ METRICS_PORT: '8080' }, 'METRICS_PORT must differ from PORT (both are 8080)'],
+    [{ PORT: '9464' }, 'METRICS_PORT must differ from PORT (both are 9464)'],
+    [{ METRICS_PORT: '70000' }, 'METRICS_PORT must be at most 65535 (got "70000")'],
+    [{ METRICS_TOKEN: 'short-secret' }, 'METRICS_TOKEN must be at least 32'],
+  ])('metrics: %p is refused', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+    // The token is never echoed.
+    expect(() => loadConfig(env)).not.toThrow(/short-secret/);
   });
 
   test('a bad secret is reported without its value', () => {

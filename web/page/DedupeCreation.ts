@@ -17,8 +17,8 @@ export type DedupeCreationOpts = PluginOpts & {
 /**
  * A pre-processor that runs after hashing and creates each file's tus upload itself, so it sees
  * the server's answer. A dedupe hit (Upload-Offset equal to the size: content this user already
- * uploaded) finishes the file here, without a byte sent; so does a challenge answered from a few
- * KiB of the file when someone else stored the same content. Otherwise Tus is handed the created
+ * uploaded) finishes the file here, without a byte sent; so does a challenge answered from the
+ * whole file (read again, as a stream) when someone else stored the same content. Otherwise Tus is handed the created
  * URL and uploads there. The chunk size for the file is decided here too.
  */
 export class DedupeCreation extends BasePlugin<DedupeCreationOpts, FileMeta, UploadBody> {
@@ -84,6 +84,7 @@ export class DedupeCreation extends BasePlugin<DedupeCreationOpts, FileMeta, Upl
       if (file.meta.type) metadata.filetype = file.meta.type;
       const created = await createUpload(this.opts.endpoint, size, metadata, this.opts.headers);
       if (!this.uppy.getFile(file.id)) return null;
+      let lastReport = 0;
       const proven =
         created.offset !== size &&
         (await proveOwnership(
@@ -91,6 +92,16 @@ export class DedupeCreation extends BasePlugin<DedupeCreationOpts, FileMeta, Upl
           created.challenge,
           file.data as Blob,
           this.opts.headers,
+          (bytesHashed) => {
+            // The answer reads the whole file: show how far, ten times a second at most.
+            if (performance.now() - lastReport < 100) return;
+            lastReport = performance.now();
+            this.uppy.emit('preprocess-progress', this.uppy.getFile(file.id), {
+              mode: 'determinate',
+              message: this.i18n('checkingServer'),
+              value: bytesHashed / size,
+            });
+          },
         ).catch(() => false));
       if (created.offset === size || proven) {
         this.finishWithoutSending(file.id, created.url, size > 0);

@@ -1,15 +1,15 @@
-import { createSHA256 } from 'hash-wasm';
+import { createHMAC, createSHA256, type IHasher } from 'hash-wasm';
 
 /**
- * sha256 (hex) of a Blob, read as a stream so a large file never sits in memory whole. Web
- * Crypto's digest() takes only a complete buffer; hash-wasm's hasher takes it piece by piece.
+ * Feeds a Blob to a hasher as a stream, so a large file never sits in memory whole. Web Crypto's
+ * digest() and sign() take only a complete buffer; hash-wasm's hashers take it piece by piece.
  */
-export async function sha256OfBlob(
+async function digestOfBlob(
+  hasher: IHasher,
   blob: Blob,
   onProgress: (bytesHashed: number) => void,
   signal?: AbortSignal,
 ): Promise<string> {
-  const hasher = await createSHA256();
   hasher.init();
   const reader = blob.stream().getReader();
   let bytesHashed = 0;
@@ -28,4 +28,23 @@ export async function sha256OfBlob(
     throw error;
   }
   return hasher.digest('hex');
+}
+
+/** sha256 (hex) of a Blob, streamed. */
+export async function sha256OfBlob(
+  blob: Blob,
+  onProgress: (bytesHashed: number) => void,
+  signal?: AbortSignal,
+): Promise<string> {
+  return digestOfBlob(await createSHA256(), blob, onProgress, signal);
+}
+
+/** HMAC-SHA256 (hex) keyed with `key` over a whole Blob, streamed. */
+export async function hmacSha256OfBlob(
+  key: Uint8Array,
+  blob: Blob,
+  onProgress: (bytesHashed: number) => void,
+  signal?: AbortSignal,
+): Promise<string> {
+  return digestOfBlob(await createHMAC(createSHA256(), key), blob, onProgress, signal);
 }

@@ -1,0 +1,42 @@
+/**
+ * A proof against stored content reads all of it; a proof against content nobody stored reads
+ * nothing. So that the time of the answer does not tell them apart, every verified proof is
+ * answered no earlier than a floor after its request arrived: a configured minimum plus the time
+ * reading the claimed length takes at FLOOR_BYTES_PER_MS. Both paths await the same deadline;
+ * only work that overruns it shows (and is logged, so the floor can be raised).
+ */
+
+/** 64 MiB/s: well below what MinIO, a local disk and HMAC-SHA256 sustain together. */
+export const FLOOR_BYTES_PER_MS = (64 * 1024 * 1024) / 1000;
+
+export type Clock = { now(): number; sleep(ms: number): Promise<void> };
+
+const systemClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export class ProofFloor {
+  constructor(
+    private readonly minimumMs: number,
+    private readonly clock: Clock = systemClock,
+  ) {}
+
+  /** The moment a request arrived, in the clock's time. */
+  arrived(): number {
+    return this.clock.now();
+  }
+
+  /** When the answer to a proof over `size` bytes that arrived at `arrivedAt` may go. */
+  deadlineOf(arrivedAt: number, size: number): number {
+    return arrivedAt + this.minimumMs + Math.ceil(size / FLOOR_BYTES_PER_MS);
+  }
+
+  /** Waits until the deadline; true when it had passed already (the work overran the floor). */
+  async wait(arrivedAt: number, size: number): Promise<boolean> {
+    const left = this.deadlineOf(arrivedAt, size) - this.clock.now();
+    if (left <= 0) return true;
+    await this.clock.sleep(left);
+    return false;
+  }
+}
