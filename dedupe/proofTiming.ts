@@ -9,6 +9,9 @@
 /** 64 MiB/s: well below what MinIO, a local disk and HMAC-SHA256 sustain together. */
 export const FLOOR_BYTES_PER_MS = (64 * 1024 * 1024) / 1000;
 
+/** The per-byte part's ceiling: content up to 3.75 GiB is equalised (see README, Dedupe). */
+export const MAX_FLOOR_MS = 60_000;
+
 export type Clock = { now(): number; sleep(ms: number): Promise<void> };
 
 const systemClock: Clock = {
@@ -27,9 +30,14 @@ export class ProofFloor {
     return this.clock.now();
   }
 
-  /** When the answer to a proof over `size` bytes that arrived at `arrivedAt` may go. */
+  /**
+   * When the answer to a proof over `size` bytes that arrived at `arrivedAt` may go. The per-byte
+   * part stops at MAX_FLOOR_MS: a claimed length of 2^53 would otherwise hold the answer (and its
+   * socket) for years.
+   */
   deadlineOf(arrivedAt: number, size: number): number {
-    return arrivedAt + this.minimumMs + Math.ceil(size / FLOOR_BYTES_PER_MS);
+    const perByte = Math.min(Math.ceil(size / FLOOR_BYTES_PER_MS), MAX_FLOOR_MS);
+    return arrivedAt + this.minimumMs + perByte;
   }
 
   /** Waits until the deadline; true when it had passed already (the work overran the floor). */

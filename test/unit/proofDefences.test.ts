@@ -3,7 +3,12 @@ import type { Request, Response } from 'express';
 import pino from 'pino';
 import type { Dedupe } from '../../dedupe/Dedupe.ts';
 import { MemoryProofBudget } from '../../dedupe/proofBudget.ts';
-import { type Clock, FLOOR_BYTES_PER_MS, ProofFloor } from '../../dedupe/proofTiming.ts';
+import {
+  type Clock,
+  FLOOR_BYTES_PER_MS,
+  MAX_FLOOR_MS,
+  ProofFloor,
+} from '../../dedupe/proofTiming.ts';
 import { dedupeProof } from '../../dedupe/routes.ts';
 import type { UploadStorage } from '../../storage/types.ts';
 
@@ -34,6 +39,9 @@ describe('proof time floor', () => {
     [100, 1024 * 1024, 100 + Math.ceil((1024 * 1024) / FLOOR_BYTES_PER_MS)],
     [100, 64 * 1024 * 1024, 1100],
     [0, 64 * 1024 * 1024 * 10, 10_000],
+    // The per-byte part stops at a minute, however long the claimed length.
+    [100, 64 * 1024 * 1024 * 60, 60_100],
+    [100, Number.MAX_SAFE_INTEGER, 100 + MAX_FLOOR_MS],
   ];
   test.each(rows)('minimum %d ms, %d bytes: answered %d ms after arrival', (min, size, ms) => {
     expect(new ProofFloor(min).deadlineOf(1000, size)).toBe(1000 + ms);
