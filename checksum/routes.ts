@@ -1,12 +1,18 @@
 import type { Readable } from 'node:stream';
+import type { Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { factsOf } from '../auth/context.ts';
-import { ERRORS, outageOf, sendTusError } from '../errors/catalogue.ts';
+import { ERRORS, type ErrorEntry, outageOf, sendTusError } from '../errors/catalogue.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { spoolRefusal } from './chunkLimit.ts';
-import { ChecksumVerifier, parseUploadChecksum } from './uploadChecksum.ts';
+import {
+  CHECKSUM_ALGORITHMS,
+  ChecksumVerifier,
+  parseUploadChecksum,
+  type UploadChecksum,
+} from './uploadChecksum.ts';
 
 /** A request body that matched its Upload-Checksum, held in a spool file until tus writes it. */
 export type VerifiedBody = { readonly length: number; open(): Promise<Readable> };
@@ -42,49 +48,78 @@ export function checksumVerification({
 }: ChecksumParts): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('upload-checksum');
+    const trailer = header === undefined && declaresChecksumTrailer(req.get('trailer'));
     const carriesBody = req.get('content-type') === 'application/offset+octet-stream';
-    if (header === undefined || !carriesBody || !['PATCH', 'POST'].includes(req.method)) {
+    if (
+      (header === undefined && !trailer) ||
+      !carriesBody ||
+      !['PATCH', 'POST'].includes(req.method)
+    ) {
       return next();
     }
-    const expected = parseUploadChecksum(header);
-    if ('status_code' in expected) return sendTusError(res, expected);
-    verify(req, res, new ChecksumVerifier(expected)).then(
-      (verified) => {
-        if (!verified) return;
-        verifiedBodies.set(req, verified);
-        next();
-      },
-      (error: unknown) => {
-        if (res.headersSent || res.destroyed) return;
-        const outage = outageOf(error);
-        logger.error({ err: error, uploadId: req.params.id }, 'checksum: spooling the body failed');
-        sendTusError(res, outage ?? ERRORS.INTERNAL_ERROR);
-      },
-    );
+    const expected = header === undefined ? undefined : parseUploadChecksum(header);
+    if (expected && 'status_code' in expected) return sendTusError(res, expected);
+    bodyLimit(req)
+      .then((limit) => {
+        if (typeof limit !== 'number') return sendTusError(res, limit);
+        return verify(req, res, expected, limit).then(onVerified);
+      })
+      .catch(onFailure);
+
+    function onVerified(verified: VerifiedBody | undefined): void {
+      if (!verified) return;
+      verifiedBodies.set(req, verified);
+      next();
+    }
+    function onFailure(error: unknown): void {
+      if (res.headersSent || res.destroyed) return;
+      const outage = outageOf(error);
+      logger.error({ err: error, uploadId: req.params.id }, 'checksum: spooling the body failed');
+      sendTusError(res, outage ?? ERRORS.INTERNAL_ERROR);
+    }
   };
 
-  /** How many bytes the request may carry: what is left of the upload's length (or the limit). */
-  async function bodyLimit(req: Request): Promise<number> {
+  /**
+   * How many bytes the request may carry: what is left of the upload's length (or the limit).
+   * An upload that does not exist or has expired is answered here (404, 410), as tus would
+   * answer it, without reading the body: passed on, it could be written unverified.
+   */
+  async function bodyLimit(req: Request): Promise<number | ErrorEntry> {
     const ceiling = maxSize > 0 ? maxSize : Number.POSITIVE_INFINITY;
     if (req.method === 'POST') {
       const length = req.get('upload-length');
       return length !== undefined && /^\d+$/.test(length) ? Number(length) : ceiling;
     }
-    const id = String(req.params.id);
-    const record = await storage.recordOf(id).catch((error: { status_code?: number }) => {
-      // A missing upload is tus's to answer (404); the body is not read.
-      if (error.status_code === 404) return undefined;
-      throw error;
-    });
-    return record?.size ?? ceiling;
+    // The upload as tus sees it (its offset included).
+    const upload = await storage.datastore
+      .getUpload(String(req.params.id))
+      .catch((error: { status_code?: number }) => {
+        if (error.status_code === 404) return undefined;
+        throw error;
+      });
+    if (!upload) return ERRORS.FILE_NOT_FOUND;
+    if (isExpired(upload)) return ERRORS.FILE_NO_LONGER_EXISTS;
+    return upload.size === undefined ? ceiling : Math.max(0, upload.size - upload.offset);
   }
 
+  /** tus's own test (PatchHandler): created longer than the expiration ago. */
+  function isExpired(upload: Upload): boolean {
+    const expiration = storage.datastore.getExpiration();
+    if (expiration <= 0 || !upload.creation_date) return false;
+    return Date.now() > new Date(upload.creation_date).getTime() + expiration;
+  }
+
+  /**
+   * Spools and hashes the body, then compares it with `header` (the Upload-Checksum header) or,
+   * without one, with the Upload-Checksum trailer that came after the body.
+   */
   async function verify(
     req: Request,
     res: Response,
-    verifier: ChecksumVerifier,
+    header: UploadChecksum | undefined,
+    limit: number,
   ): Promise<VerifiedBody | undefined> {
-    const limit = await bodyLimit(req);
+    const verifier = new ChecksumVerifier(header ? [header.algorithm] : CHECKSUM_ALGORITHMS);
     const declared = req.get('content-length');
     const refused =
       declared === undefined ? undefined : spoolRefusal(Number(declared), limit, maxChunkSize);
@@ -115,7 +150,13 @@ export function checksumVerification({
         sendTusError(res, ERRORS.CHECKSUM_BODY_INCOMPLETE);
         return undefined;
       }
-      if (!verifier.matches()) {
+      // Node has the trailers once the body has ended.
+      const expected = header ?? trailerChecksum(req.trailers['upload-checksum']);
+      if ('status_code' in expected) {
+        sendTusError(res, expected);
+        return undefined;
+      }
+      if (!verifier.matches(expected)) {
         logger.warn(
           { uploadId: req.params.id, bytes: spool.length },
           'checksum mismatch: the chunk is not stored',
@@ -135,4 +176,17 @@ export function checksumVerification({
       if (!kept) await spool.discard();
     }
   }
+}
+
+/**
+ * checksum-trailer: "If the hash cannot be calculated at the beginning of the upload, it MAY be
+ * included as a trailer", announced with `Trailer: Upload-Checksum` (RFC 9110 §6.6.2).
+ */
+function declaresChecksumTrailer(trailer: string | undefined): boolean {
+  return (trailer ?? '').split(',').some((name) => name.trim().toLowerCase() === 'upload-checksum');
+}
+
+/** The Upload-Checksum trailer of a body that announced one, parsed; a 400 when it is missing. */
+function trailerChecksum(value: string | undefined): UploadChecksum | ErrorEntry {
+  return value === undefined ? ERRORS.CHECKSUM_TRAILER_MISSING : parseUploadChecksum(value);
 }

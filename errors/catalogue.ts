@@ -29,6 +29,12 @@ export const ERRORS = {
     status_code: 415,
     body: 'PATCH requires Content-Type: application/offset+octet-stream\n',
   },
+  CREATION_CONTENT_TYPE: {
+    status_code: 415,
+    body: 'a creation with a body requires Content-Type: application/offset+octet-stream\n',
+  },
+  // @tus/utils answers 403 (forbidden) for a header that is only missing.
+  MISSING_UPLOAD_OFFSET: { status_code: 400, body: 'PATCH requires Upload-Offset\n' },
   UPLOAD_LENGTH_TOO_LARGE: {
     status_code: 400,
     body: `Upload-Length must be at most ${Number.MAX_SAFE_INTEGER}\n`,
@@ -65,6 +71,10 @@ export const ERRORS = {
   CHECKSUM_MISMATCH: {
     status_code: 460,
     body: 'Checksum Mismatch: the request body does not match its Upload-Checksum; nothing was stored\n',
+  },
+  CHECKSUM_TRAILER_MISSING: {
+    status_code: 400,
+    body: 'the request declared an Upload-Checksum trailer but sent none; nothing was stored\n',
   },
   CHECKSUM_BODY_INCOMPLETE: {
     status_code: 400,

@@ -1,6 +1,56 @@
 import type { Upload } from '@tus/utils';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
+/** The kinds of dedupe hit (`tus_dedupe_hits_total{kind}`). */
+const DEDUPE_HIT_KINDS = ['owner', 'proof', 'content'] as const;
+
+/** The operations the server's S3 stores send (`tus_s3_request_duration_seconds{operation}`). */
+export const S3_OPERATIONS = [
+  'CreateMultipartUpload',
+  'UploadPart',
+  'UploadPartCopy',
+  'CompleteMultipartUpload',
+  'AbortMultipartUpload',
+  'ListParts',
+  'GetObject',
+  'HeadObject',
+  'PutObject',
+  'DeleteObject',
+  'DeleteObjects',
+  'ListObjectsV2',
+  'HeadBucket',
+  'CreateBucket',
+] as const;
+
+/**
+ * The request series every instance has from start-up (method, route, status): each tus route's
+ * success, and its 500 so that an error rate over them is 0 rather than empty.
+ */
+const KNOWN_REQUESTS: ReadonlyArray<readonly [string, string, number]> = [
+  ['OPTIONS', '/files', 204],
+  ['POST', '/files', 201],
+  ['POST', '/files', 500],
+  ['HEAD', '/files/:id', 200],
+  ['HEAD', '/files/:id', 500],
+  ['PATCH', '/files/:id', 204],
+  ['PATCH', '/files/:id', 500],
+  ['DELETE', '/files/:id', 204],
+  ['DELETE', '/files/:id', 500],
+  ['GET', '/files/:id', 200],
+  ['GET', '/files/:id', 500],
+  ['POST', '/files/:id/links', 201],
+  ['GET', '/healthz', 200],
+  ['GET', '/readyz', 200],
+];
+
+/** Label values known when the server starts, beyond the ones Metrics itself defines. */
+export type KnownLabels = {
+  /** The hook types a hook can be (`hooktype`). */
+  hookTypes: readonly string[];
+  /** The S3 operations the storage sends (`operation`); none on the file store. */
+  s3Operations: readonly string[];
+};
+
 /**
  * The server's Prometheus metrics (prom-client), one registry per process, served at /metrics.
  * Names follow the contract; labels stay few and bounded (routes are templates, never ids).
@@ -51,7 +101,8 @@ export class Metrics {
     help: 'S3 request duration by operation',
     labelNames: ['operation'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-    registers: [this.registry],
+    // Registered only when the storage is S3 (constructor).
+    registers: [],
   });
   private readonly hookInvocations = new Counter({
     name: 'tus_hook_invocations_total',
@@ -71,8 +122,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor({ hookTypes, s3Operations }: KnownLabels) {
     collectDefaultMetrics({ register: this.registry });
+    // A series that is missing cannot be told from a broken one, and rate() over it is empty
+    // (Prometheus' guidance): every label value known at start-up is there from the first scrape.
+    for (const kind of DEDUPE_HIT_KINDS) this.dedupeHits.inc({ kind }, 0);
+    for (const hooktype of hookTypes) {
+      this.hookInvocations.inc({ hooktype }, 0);
+      this.hookErrors.inc({ hooktype }, 0);
+    }
+    if (s3Operations.length > 0) this.registry.registerMetric(this.s3Duration);
+    for (const operation of s3Operations) this.s3Duration.zero({ operation });
+    for (const [method, route, status] of KNOWN_REQUESTS) {
+      this.requestDuration.zero({ method, route, status: String(status) });
+    }
   }
 
   private counter(name: string, help: string): Counter {
@@ -87,7 +150,7 @@ export class Metrics {
   };
 
   readonly dedupe = {
-    hit: (kind: 'owner' | 'proof' | 'content') => this.dedupeHits.inc({ kind }),
+    hit: (kind: (typeof DEDUPE_HIT_KINDS)[number]) => this.dedupeHits.inc({ kind }),
     miss: () => this.dedupeMisses.inc(),
   };
 

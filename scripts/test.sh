@@ -2,12 +2,14 @@
 # The one test entry point (`npm test`): installs the services the tests need where they are
 # missing, checks lint, format, types and unused code (knip), then runs every jest suite. The
 # suites start MinIO and Redis themselves (containers where a Docker engine answers, local
-# processes otherwise) and stop them at the end.
+# processes otherwise) and VersityGW (always a local process), and stop them at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # MinIO's community edition ships as source; this is its documented install, pinned to one commit.
 MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+# VersityGW, the second S3 of the tests (it answers as AWS does where MinIO does not), pinned.
+VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw@v1.8.0"
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -64,6 +66,14 @@ install_minio() {
   fi
 }
 
+install_versitygw() {
+  local gobin
+  gobin="$(go env GOPATH)/bin"
+  if [ -x "$gobin/versitygw" ] || command -v versitygw >/dev/null 2>&1; then return; fi
+  echo "test: building VersityGW from source (go install $VERSITYGW_MODULE); the first build takes minutes"
+  go install "$VERSITYGW_MODULE"
+}
+
 # The tuspy suite drives the Python tus client from a venv of its own, pinned in
 # test/requirements.txt; a copy of that file in the venv says what it holds.
 TUSPY_VENV=.cache/tuspy-venv
@@ -90,6 +100,7 @@ else
   install_redis
   install_minio
 fi
+install_versitygw
 install_chromium
 install_nginx
 install_tuspy

@@ -22,6 +22,7 @@ import { decideMethod, refuseBadOverride } from './methodOverride.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { bodyStreamOf, isDownloadRequest, uploadIdIn } from './requests.ts';
 import { tusGuards } from './tusGuards.ts';
+import { completeFromRecord, finishedUploadPatch } from './uploadRecord.ts';
 
 export type AppParts = {
   tus: TusServer;
@@ -271,6 +272,7 @@ export function createApp({
     if (metrics && writes) metrics.bytesReceived(acceptedBytes(req, response));
     // Stopped by a post-receive hook while tus wrote: the hook's answer, not tus's.
     if (await hooks?.stopped(req, res)) return;
+    await completeFromRecord(tus.datastore, req, response);
     completeTusResponse(req, response, concat.headerOf);
     await sendNodeResponse(res, response);
   };
@@ -288,6 +290,7 @@ export function createApp({
     '/files/:id',
     tusGuards,
     concat.patch,
+    finishedUploadPatch(tus.datastore),
     hooks?.preTerminate ?? pass,
     hooks?.postReceive ?? pass,
     beforeTus?.upload ?? pass,

@@ -38,8 +38,9 @@ import {
   terminatingUpload,
 } from '../hooks/routes.ts';
 import { UploadHooks } from '../hooks/UploadHooks.ts';
+import { HOOK_TYPES } from '../hooks/wire.ts';
 import { listenForMetrics, type MetricsExposure, metricsRoute } from '../metrics/exposure.ts';
-import { Metrics } from '../metrics/Metrics.ts';
+import { Metrics, S3_OPERATIONS } from '../metrics/Metrics.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -117,7 +118,9 @@ function metricsSummary(exposure: MetricsExposure | undefined): string {
 
 /** config → storage → locker → tus server → express app, decided here and only here. */
 export function compose(config: Config, logger: Logger): Composition {
-  const metrics = config.metrics ? new Metrics() : undefined;
+  const metrics = config.metrics
+    ? new Metrics({ hookTypes: HOOK_TYPES, s3Operations: config.s3 ? S3_OPERATIONS : [] })
+    : undefined;
   // What shares one Redis but not one storage must not share keys: they name the bucket.
   const namespace = config.s3?.bucket ?? 'file-store';
   const redis = config.redisUrl ? createRedis(config.redisUrl, logger) : undefined;
@@ -170,8 +173,13 @@ export function compose(config: Config, logger: Logger): Composition {
   const datastore = new DedupeStore(storage.datastore, dedupe, config.dedupe);
   // Partial uploads are tus's to create: @tus/server lets Upload-Concat through only when the
   // store lists the extension, under its (misspelled) name; final uploads are answered before
-  // tus (concat/). Checksums are verified before tus (checksum/).
-  datastore.extensions = [...datastore.extensions, 'concatentation', 'checksum'];
+  // tus (concat/). Checksums, in a header or a trailer, are verified before tus (checksum/).
+  datastore.extensions = [
+    ...datastore.extensions,
+    'concatentation',
+    'checksum',
+    'checksum-trailer',
+  ];
   const uploadHooks = config.hooks
     ? new UploadHooks({
         sender: new HttpHookSender(config.hooks),

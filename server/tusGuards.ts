@@ -31,19 +31,40 @@ export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
   if (id !== undefined && !(typeof id === 'string' && UPLOAD_ID.test(id))) {
     return ERRORS.FILE_NOT_FOUND;
   }
+  // Uploads are created at the creation URL only; @tus/server would create one at any URL
+  // (tusd: 405).
+  if (req.method === 'POST' && id !== undefined) return ERRORS.METHOD_NOT_ALLOWED;
 
   // All PATCH requests MUST use Content-Type: application/offset+octet-stream,
   // otherwise the server SHOULD return a 415 Unsupported Media Type status.
-  if (req.method === 'PATCH' && req.get('content-type') !== 'application/offset+octet-stream') {
-    return ERRORS.PATCH_CONTENT_TYPE;
+  const octetStream = req.get('content-type') === 'application/offset+octet-stream';
+  if (req.method === 'PATCH' && !octetStream) return ERRORS.PATCH_CONTENT_TYPE;
+  // The Request MUST include a Upload-Offset header (400, as tusd: the header is missing, not
+  // forbidden).
+  if (req.method === 'PATCH' && req.get('upload-offset') === undefined) {
+    return ERRORS.MISSING_UPLOAD_OFFSET;
+  }
+  // creation-with-upload: the body of a creation is the upload's first chunk, so it is typed as a
+  // PATCH's is; a body of another type is refused rather than silently dropped.
+  if (req.method === 'POST' && carriesBody(req) && !octetStream) {
+    return ERRORS.CREATION_CONTENT_TYPE;
   }
   return undefined;
+}
+
+/** Whether a request has a body: a Content-Length above 0, or a Transfer-Encoding (chunked). */
+function carriesBody(req: TusRequestView): boolean {
+  const length = req.get('content-length');
+  return (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
 }
 
 /** False only for a whole number too large to hold exactly; other malformations are tus's to answer. */
 function safeCount(value: string | undefined): boolean {
   return value === undefined || !/^\d+$/.test(value) || Number.isSafeInteger(Number(value));
 }
+
+/** What an upload URL answers (its 405's Allow). */
+const UPLOAD_METHODS = 'OPTIONS, HEAD, PATCH, DELETE, GET';
 
 /** Express middleware running checkTusRequest before the tus handler. */
 export function tusGuards(req: Request, res: Response, next: NextFunction): void {
@@ -56,5 +77,6 @@ export function tusGuards(req: Request, res: Response, next: NextFunction): void
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': 'Tus-Resumable, Tus-Version',
     ...(rejection.status_code === 412 ? { 'Tus-Version': TUS_RESUMABLE } : {}),
+    ...(rejection === ERRORS.METHOD_NOT_ALLOWED ? { Allow: UPLOAD_METHODS } : {}),
   });
 }

@@ -8,7 +8,9 @@ import {
   createTestStorage,
   MIB,
   randomContent,
+  S3_COMPAT_KINDS,
   STORAGE_KINDS,
+  type StorageKind,
   sha256,
   type TestStorage,
 } from './harness/stack.ts';
@@ -39,6 +41,11 @@ const PARALLEL_CASES: ParallelCase[] = [
 ];
 
 const META = { filename: 'joined.bin', filetype: 'application/x-joined' };
+
+/** Every configuration, and the S3 ones on VersityGW too: removal of partials depends on S3. */
+const KINDS: StorageKind[] = [...STORAGE_KINDS, ...S3_COMPAT_KINDS];
+const S3_KINDS: StorageKind[] = ['s3', 's3+redis', ...S3_COMPAT_KINDS];
+const SCALED_OUT: StorageKind[] = ['s3+redis', 's3-versity+redis'];
 
 /** Creates a partial upload (Upload-Concat: partial) holding `data`, and returns its URL. */
 async function partialOf(
@@ -75,7 +82,7 @@ function locationOf(base: string, res: Response): string {
   return new URL(location, base).toString();
 }
 
-describe.each(STORAGE_KINDS)('tus concatenation on the %s configuration', (kind) => {
+describe.each(KINDS)('tus concatenation on the %s configuration', (kind) => {
   const stack = serverOnStorage(kind, { AUTH_JWT_SECRET: JWT_SECRET });
   const limited = serverOnStorage(kind, { MAX_UPLOAD_SIZE: String(MIB) });
   let alice: Record<string, string>;
@@ -157,6 +164,8 @@ describe.each(STORAGE_KINDS)('tus concatenation on the %s configuration', (kind)
     const urls = [await partialOf(base, randomContent(7), alice)];
     expect((await finalOf(base, urls, alice)).status).toBe(201);
     expect((await head(urls[0] as string, alice)).status).toBe(404);
+    const partial = idOf(urls[0] as string);
+    expect((await stack.storage.inventory()).filter((name) => name.includes(partial))).toEqual([]);
     const again = await finalOf(base, urls, alice);
     expect(again.status).toBe(400);
     expect(await again.text()).toMatch(/does not exist/);
@@ -255,6 +264,8 @@ describe.each(STORAGE_KINDS)('tus concatenation on the %s configuration', (kind)
     expect(deleted.status).toBe(204);
     expect((await fetch(url, { headers: alice })).status).toBe(404);
     expect(await contentCopies(stack.storage)).not.toContain(idOf(url));
+    const id = idOf(url);
+    expect((await stack.storage.inventory()).filter((name) => name.includes(id))).toEqual([]);
   });
 
   test("dedupe: the final's claimed sha256 is verified, then indexed for its owner", async () => {
@@ -302,7 +313,7 @@ describe.each(STORAGE_KINDS)('tus concatenation on the %s configuration', (kind)
   });
 });
 
-describe.each(['s3', 's3+redis'] as const)(
+describe.each(S3_KINDS)(
   'on the %s configuration, partials of 5 MiB or more are copied inside S3',
   (kind) => {
     let storage: TestStorage;
@@ -357,12 +368,12 @@ describe.each(['s3', 's3+redis'] as const)(
   },
 );
 
-// Started by hand: two instances on one MinIO and one Redis, as behind a load balancer.
-describe('concatenation across two instances (s3+redis)', () => {
+// Started by hand: two instances on one S3 and one Redis, as behind a load balancer.
+describe.each(SCALED_OUT)('concatenation across two instances (%s)', (kind) => {
   let storage: TestStorage;
   const instances: ServerProcess[] = [];
   beforeAll(async () => {
-    storage = createTestStorage('s3+redis');
+    storage = createTestStorage(kind);
     for (let i = 0; i < 2; i += 1) instances.push(await startServer(storage.env));
   });
   afterAll(async () => {
@@ -394,6 +405,9 @@ describe('concatenation across two instances (s3+redis)', () => {
       const made = answers.find((res) => res.status === 201) as Response;
       const url = locationOf(on(0), made);
       expect(await downloadedSha256(url)).toBe(sha256(Buffer.concat(parts)));
+      const left = await storage.inventory();
+      for (const partial of urls.map(idOf))
+        expect(left.filter((name) => name.includes(partial))).toEqual([]);
     }
   });
 

@@ -4,7 +4,7 @@ import { type CurlResponse, curl } from './harness/curl.ts';
 import { type FinishedUpload, finishedUpload } from './harness/downloads.ts';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { waitFor } from './harness/services.ts';
-import { STORAGE_KINDS } from './harness/stack.ts';
+import { S3_COMPAT_KINDS, STORAGE_KINDS } from './harness/stack.ts';
 import { createUpload, idOf, patch, TUS } from './harness/tus.ts';
 
 const SIZE = 256 * 1024;
@@ -13,13 +13,16 @@ const SIZE = 256 * 1024;
 const stableLines = (res: CurlResponse) =>
   res.headerLines.map((line) => line.toString('latin1')).filter((line) => !/^date:/i.test(line));
 
+/** Every configuration, and S3 on VersityGW (an S3 that answers as AWS does). */
+const KINDS = [...STORAGE_KINDS, ...S3_COMPAT_KINDS];
+
 function expectNotFound(res: CurlResponse) {
   expect(res.status).toBe(404);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   expect(JSON.parse(res.body.toString())).toEqual({ error: 'not found' });
 }
 
-describe.each(STORAGE_KINDS)('range downloads on the %s storage', (kind) => {
+describe.each(KINDS)('range downloads on the %s storage', (kind) => {
   const stack = serverOnStorage(kind);
   let video: FinishedUpload;
   /** The whole-file GET of `video`, for its validators. */
@@ -229,6 +232,9 @@ describe.each(STORAGE_KINDS)('range downloads on the %s storage', (kind) => {
       expect((await curl(url)).status).toBe(200);
       expect((await fetch(url, { method: 'DELETE', headers: TUS })).status).toBe(204);
       expectNotFound(await curl(url));
+      expect((await curl(url, ['-I'])).status).toBe(404);
+      const id = idOf(url);
+      expect((await stack.storage.inventory()).filter((name) => name.includes(id))).toEqual([]);
     });
 
     test.each([
@@ -256,7 +262,7 @@ describe.each(STORAGE_KINDS)('range downloads on the %s storage', (kind) => {
   });
 });
 
-describe.each(STORAGE_KINDS)('downloads and expiry on the %s storage', (kind) => {
+describe.each(KINDS)('downloads and expiry on the %s storage', (kind) => {
   const stack = serverOnStorage(kind, { UPLOAD_EXPIRY_SECONDS: '1', EXPIRY_SWEEP_SECONDS: '1' });
 
   test('an expired unfinished upload gets 404; a finished one never expires', async () => {

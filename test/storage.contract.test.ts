@@ -2,7 +2,8 @@
  * One contract every storage backend keeps, run against each through the UploadStorage
  * interface and its tus DataStore (as tus-node-server's packages/utils/src/test/stores.ts runs
  * one suite against every store): the file store on a temporary directory, and the S3 store on
- * the run's MinIO, with its in-process metadata cache and with the shared one in Redis.
+ * the run's MinIO, with its in-process metadata cache and with the shared one in Redis, and on
+ * the run's VersityGW (an S3 that answers as AWS does where MinIO does not).
  * Every byte comparison is the sha256 of what was written against that of what was read.
  */
 import { stat as fsStat, readdir } from 'node:fs/promises';
@@ -27,11 +28,11 @@ import {
   createTestStorage,
   randomContent,
   type StorageKind,
-  s3Client,
+  s3ClientFor,
+  s3ServicesOf,
   sha256,
   sha256OfStream,
   type TestStorage,
-  testServices,
 } from './harness/stack.ts';
 
 const MIB = 1024 * 1024;
@@ -68,7 +69,7 @@ function backend(kind: StorageKind): Backend {
     if (kind === 'file') {
       storage = new FileStorage({ directory: directoryOf(place), expirySeconds });
     } else {
-      const services = testServices();
+      const services = s3ServicesOf(kind);
       let metadataCache: IoRedisKvStore<MetadataValue> | undefined;
       if (place.env.REDIS_URL) {
         const redis = new Redis(place.env.REDIS_URL, { maxRetriesPerRequest: 1 });
@@ -113,7 +114,7 @@ function backend(kind: StorageKind): Backend {
         storage,
         reopen: () => open(place, 0),
         async exists() {
-          const client = s3Client();
+          const client = s3ClientFor(s3ServicesOf(kind));
           try {
             await client.send(new HeadBucketCommand({ Bucket: place.env.S3_BUCKET }));
             return true;
@@ -241,7 +242,7 @@ async function refsOf(storage: UploadStorage, owner: string) {
   return found;
 }
 
-const BACKENDS: StorageKind[] = ['file', 's3', 's3+redis'];
+const BACKENDS: StorageKind[] = ['file', 's3', 's3+redis', 's3-versity'];
 
 describe.each(BACKENDS)('storage contract on %s', (kind) => {
   const factory = backend(kind);
@@ -562,6 +563,26 @@ describe.each(BACKENDS)('storage contract on %s', (kind) => {
     expect((await site.inventory()).filter((name) => name.includes(id))).toEqual([]);
 
     await expectNotFound(storage.datastore.remove(newId()));
+  });
+
+  test('datastore.remove of a finished upload removes its bytes and record: 404 after, nothing left', async () => {
+    // One upload whose multipart upload was completed, one finished at creation (0 bytes), one
+    // stamped finished (its validators), one whose record was never told it finished.
+    const data = randomContent(PART + 3 * MIB + 1);
+    const multipart = await finishedUpload(storage, data);
+    const empty = await create(storage.datastore, 0);
+    const stamped = await finishedUpload(storage, randomContent(1234));
+    await storage.markFinished(await storage.datastore.getUpload(stamped));
+    await expectFinished(storage, multipart, data);
+    for (const id of [multipart, empty, stamped]) {
+      expect((await site.inventory()).some((name) => name.includes(id))).toBe(true);
+      await storage.datastore.remove(id);
+      await expectNotFound(storage.datastore.getUpload(id));
+      await expectNotFound(site.reopen().datastore.getUpload(id));
+      await expectNotFound(storage.datastore.remove(id));
+      expect(await storage.stat(id)).toBeUndefined();
+      expect((await site.inventory()).filter((name) => name.includes(id))).toEqual([]);
+    }
   });
 
   test('expiry: deleteExpired() removes an unfinished upload older than the period, keeps a finished one', async () => {

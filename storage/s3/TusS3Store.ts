@@ -5,9 +5,16 @@ import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
 import { type RequestScope, requestScope } from '../requestScope.ts';
 import { Spool } from '../spool.ts';
-import { type ContentSource, finishedNow, linkedOwner, stampFinished } from '../types.ts';
+import {
+  type ContentSource,
+  FINISHED_KEY,
+  finishedNow,
+  linkedOwner,
+  stampFinished,
+} from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
-import { instrument, notFoundAsTus, type S3Observer } from './outages.ts';
+import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
+import { checksumEveryPart } from './partChecksums.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 
@@ -21,6 +28,14 @@ type WriteState = {
 };
 
 const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
+
+/**
+ * Whether the record says the upload is finished: stamped when it finished, or with every byte
+ * of its length (a 0-byte upload, finished at creation).
+ */
+const recordedFinished = (file: Upload) =>
+  file.metadata?.[FINISHED_KEY] !== undefined ||
+  (file.size !== undefined && file.offset === file.size);
 
 /**
  * @tus/s3-store with linked (deduplicated) uploads; empty uploads and the incomplete tail on
@@ -49,6 +64,7 @@ export class TusS3Store extends S3Store {
   ) {
     super(options);
     instrument(this.client, observe);
+    checksumEveryPart(this.client);
   }
 
   /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */
@@ -241,6 +257,8 @@ export class TusS3Store extends S3Store {
     let partNumber = currentPartNumber;
     let cut: { sent: Promise<void>; number: number; spool: Spool } | undefined;
     let failure: unknown;
+    // Reading the request (or the spool) failed for another reason than a short body.
+    let bodyFailure: unknown;
     for (const piece of pieces) {
       let permit: Awaited<ReturnType<typeof this.partUploadSemaphore.acquire>> | undefined;
       let spool: Spool;
@@ -269,9 +287,11 @@ export class TusS3Store extends S3Store {
               yield chunk;
             }
           } catch (error) {
-            // The HTTP request would wait for the missing bytes: stop it.
-            if (error instanceof ShortBody) abort.abort(error);
-            throw error;
+            // The HTTP request would wait for the missing bytes: stop it. The body then just
+            // ends: the SDK's aws-chunked wrapper (part checksums) would rethrow an error
+            // where nothing listens, and the aborted request sends nothing more either way.
+            abort.abort(error);
+            if (!(error instanceof ShortBody)) bodyFailure ??= error;
           } finally {
             sliced();
           }
@@ -314,6 +334,7 @@ export class TusS3Store extends S3Store {
     try {
       lockLost?.throwIfAborted();
       if (failure) throw failure;
+      if (bodyFailure) throw bodyFailure;
       for (const [index, result] of results.entries()) {
         if (result.status === 'rejected' && inFlight[index] !== cut?.sent) throw result.reason;
       }
@@ -496,12 +517,35 @@ export class TusS3Store extends S3Store {
     return deleted;
   }
 
-  /** Termination also removes the incomplete tail (`<id>.part`), which S3Store leaves behind. */
+  /**
+   * Removes every object of the upload: its bytes (`<id>`), its tail (`<id>.part`), then its
+   * record (`<id>.info`, last, so a removal that fails half-way can be asked again), whatever
+   * its multipart upload's state. S3Store aborts the multipart upload first and answers 404 when
+   * S3 says NoSuchUpload, which AWS and the stores that answer as it does say of a completed one
+   * (MinIO answers 204): a finished upload would stay. A missing record is still a 404.
+   */
   override async remove(id: string): Promise<void> {
-    const { file } = await this.getMetadata(id).catch(notFoundAsTus);
+    const { file, 'upload-id': uploadId } = await this.getMetadata(id).catch(notFoundAsTus);
     // A linked upload has no bytes and no multipart upload of its own.
     if (linkedOwner(file, id)) return this.removeRecord(id);
-    await super.remove(id);
-    await this.deleteIncompletePart(id);
+    // A finished upload's multipart upload is completed: there is nothing to abort.
+    if (uploadId && !recordedFinished(file)) {
+      await this.client
+        .abortMultipartUpload({ Bucket: this.bucket, Key: id, UploadId: uploadId })
+        .catch((error: unknown) => {
+          // Completed, aborted or expired already: its object (if any) goes below.
+          if (!isNotFound(error) && (error as Error).name !== 'NoSuchUpload') throw error;
+        });
+    }
+    const { Errors = [] } = await this.client.deleteObjects({
+      Bucket: this.bucket,
+      Delete: { Objects: [{ Key: id }, { Key: this.partKey(id, true) }], Quiet: true },
+    });
+    // DeleteObjects answers 200 and names in its body each key it could not delete.
+    if (Errors.length > 0) {
+      const kept = Errors.map(({ Key, Code }) => `${Key} (${Code})`).join(', ');
+      throw new Error(`S3 did not delete ${kept}`);
+    }
+    await this.removeRecord(id);
   }
 }

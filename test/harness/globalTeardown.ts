@@ -1,5 +1,6 @@
-import type { Services } from './services.ts';
+import type { Services, TestS3 } from './services.ts';
 
 export default async function globalTeardown(): Promise<void> {
-  await (globalThis as { __services?: Services }).__services?.stop();
+  const running = globalThis as { __services?: Services; __versity?: TestS3 };
+  await Promise.all([running.__services?.stop(), running.__versity?.stop()]);
 }

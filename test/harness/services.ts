@@ -16,6 +16,8 @@ export type Services = {
 const MINIO_USER = 'tusminioadmin';
 const MINIO_PASSWORD = 'tusminioadmin-secret';
 const MINIO_IMAGE = 'minio/minio:RELEASE.2025-09-07T16-13-09Z';
+const VERSITY_ACCESS = 'tusversityadmin';
+const VERSITY_SECRET = 'tusversityadmin-secret';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,9 +48,8 @@ function dockerAvailable(): boolean {
   }
 }
 
-/** The binary installed by `go install github.com/minio/minio@…`, or one on PATH. */
-export function minioBinary(): string {
-  if (process.env.MINIO_BIN) return process.env.MINIO_BIN;
+/** The binary `go install` put in $(go env GOPATH)/bin, or one of that name on PATH. */
+function goInstalled(name: string): string {
   const gopath = (() => {
     try {
       return execFileSync('go', ['env', 'GOPATH'], { encoding: 'utf8' }).trim();
@@ -56,8 +57,13 @@ export function minioBinary(): string {
       return path.join(process.env.HOME ?? '/root', 'go');
     }
   })();
-  const installed = path.join(gopath, 'bin', 'minio');
-  return existsSync(installed) ? installed : 'minio';
+  const installed = path.join(gopath, 'bin', name);
+  return existsSync(installed) ? installed : name;
+}
+
+/** The binary installed by `go install github.com/minio/minio@…`, or one on PATH. */
+export function minioBinary(): string {
+  return process.env.MINIO_BIN ?? goInstalled('minio');
 }
 
 function startProcess(command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
@@ -211,6 +217,38 @@ export async function startDedicatedMinio(): Promise<TestMinio> {
     },
     async remove() {
       await stopProcess(minio);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A second S3 of the test stack, one that answers as AWS does where MinIO does not. */
+export type TestS3 = {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  stop(): Promise<void>;
+};
+
+/**
+ * VersityGW (`go install github.com/versity/versitygw/cmd/versitygw@v1.8.0`, see scripts/test.sh)
+ * on a free loopback port, its posix backend in a throw-away directory: always a local process.
+ */
+export async function startVersity(): Promise<TestS3> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tus-versity-'));
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const args = ['--access', VERSITY_ACCESS, '--secret', VERSITY_SECRET];
+  args.push('--port', `127.0.0.1:${port}`, 'posix', dir);
+  const child = startProcess(process.env.VERSITYGW_BIN ?? goInstalled('versitygw'), args, {});
+  // It has no health route: any S3 answer (403 to an anonymous listing) means it serves.
+  await waitFor(async () => (await fetch(endpoint)).status > 0, 'versitygw');
+  return {
+    endpoint,
+    accessKeyId: VERSITY_ACCESS,
+    secretAccessKey: VERSITY_SECRET,
+    async stop() {
+      await stopProcess(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -19,10 +19,17 @@ import {
 
 /**
  * The configurations a user can start: the embedded default (file store), MinIO alone, and
- * MinIO with Redis (shared metadata cache, locks and dedupe index: the scale-out setup).
+ * MinIO with Redis (shared metadata cache, locks and dedupe index: the scale-out setup); and the
+ * same S3 configurations on VersityGW, an S3 that answers as AWS does where MinIO does not.
  */
-export type StorageKind = 'file' | 's3' | 's3+redis';
+export type StorageKind = 'file' | 's3' | 's3+redis' | 's3-versity' | 's3-versity+redis';
+/** What every behaviour suite runs on. */
 export const STORAGE_KINDS: StorageKind[] = ['file', 's3', 's3+redis'];
+/**
+ * The S3 configuration on VersityGW, which suites whose outcome depends on S3's answers
+ * (storage contract, termination, concatenation, protocol, downloads) run on as well.
+ */
+export const S3_COMPAT_KINDS: StorageKind[] = ['s3-versity'];
 
 export const MIB = 1024 * 1024;
 
@@ -67,6 +74,18 @@ export function testServices() {
   };
 }
 
+/** The S3 a configuration stores in: VersityGW for the `s3-versity` ones, MinIO otherwise. */
+export function s3ServicesOf(kind: StorageKind) {
+  if (!kind.startsWith('s3-versity')) return testServices();
+  const s3Endpoint = process.env.TEST_S3_COMPAT_ENDPOINT;
+  if (!s3Endpoint) throw new Error('VersityGW is not running (globalSetup)');
+  return {
+    s3Endpoint,
+    s3AccessKeyId: process.env.TEST_S3_COMPAT_ACCESS_KEY_ID ?? '',
+    s3SecretAccessKey: process.env.TEST_S3_COMPAT_SECRET_ACCESS_KEY ?? '',
+  };
+}
+
 /** An S3 client for MinIO as the test services run it; `extra` adds or overrides options. */
 export function s3ClientFor(
   services: { s3Endpoint: string; s3AccessKeyId: string; s3SecretAccessKey: string },
@@ -82,10 +101,6 @@ export function s3ClientFor(
     },
     ...extra,
   });
-}
-
-export function s3Client(): S3Client {
-  return s3ClientFor(testServices());
 }
 
 export function sha256(data: Buffer | string): string {
@@ -115,7 +130,7 @@ function contentKey(id: string, record: { storage?: { path?: string } }): string
  */
 export type TestStorage = {
   kind: StorageKind;
-  /** Where the bytes go: the file store or MinIO. */
+  /** Where the bytes go: the file store or S3 (MinIO or VersityGW). */
   backend: 'file' | 's3';
   env: NodeJS.ProcessEnv;
   /** sha256 of the stored bytes of upload `id`, read straight from storage. */
@@ -148,16 +163,16 @@ export function createTestStorage(kind: StorageKind): TestStorage {
       cleanup: async () => rmSync(dir, { recursive: true, force: true }),
     };
   }
-  const services = testServices();
+  const services = s3ServicesOf(kind);
   const bucket = `t-${randomBytes(6).toString('hex')}`;
-  const client = s3Client();
+  const client = s3ClientFor(services);
   const listObjects = async () =>
     ((await client.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map(
       (o) => o.Key ?? '',
     );
   const listMultipart = async () =>
     (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [];
-  const redisUrl = kind === 's3+redis' ? rotatingRedisUrl() : undefined;
+  const redisUrl = kind.endsWith('+redis') ? rotatingRedisUrl() : undefined;
   return {
     kind,
     backend: 's3',

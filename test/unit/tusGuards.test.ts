@@ -256,9 +256,26 @@ const rows: Row[] = [
   [
     'PATCH with the offset type',
     'PATCH',
-    { ...TUS, ...PATCH_TYPE },
+    { ...TUS, ...PATCH_TYPE, 'Upload-Offset': '0' },
     { id: ID },
     undefined,
+    'PATCH',
+  ],
+  // The Request MUST include a Upload-Offset header: missing is a 400 (as tusd), not a 403.
+  [
+    'PATCH without Upload-Offset',
+    'PATCH',
+    { ...TUS, ...PATCH_TYPE },
+    { id: ID },
+    [400, ERRORS.MISSING_UPLOAD_OFFSET],
+    'PATCH',
+  ],
+  [
+    'PATCH without Upload-Offset and Content-Type: the type first, as tusd',
+    'PATCH',
+    TUS,
+    { id: ID },
+    [415, ERRORS.PATCH_CONTENT_TYPE],
     'PATCH',
   ],
   [
@@ -286,6 +303,40 @@ const rows: Row[] = [
     'PATCH',
   ],
   ['POST needs no offset type', 'POST', { ...TUS, 'Upload-Length': '10' }, {}, undefined, 'POST'],
+  // creation-with-upload: a body on a creation is typed as a PATCH's; a creation without a body
+  // may carry any Content-Type (some HTTP clients always send one).
+  [
+    'POST with a body of text/plain',
+    'POST',
+    { ...TUS, 'Upload-Length': '12', 'Content-Type': 'text/plain', 'Content-Length': '12' },
+    {},
+    [415, ERRORS.CREATION_CONTENT_TYPE],
+    'POST',
+  ],
+  [
+    'POST with a chunked body and no Content-Type',
+    'POST',
+    { ...TUS, 'Upload-Length': '12', 'Transfer-Encoding': 'chunked' },
+    {},
+    [415, ERRORS.CREATION_CONTENT_TYPE],
+    'POST',
+  ],
+  [
+    'POST with an empty body of text/plain',
+    'POST',
+    { ...TUS, 'Upload-Length': '12', 'Content-Type': 'text/plain', 'Content-Length': '0' },
+    {},
+    undefined,
+    'POST',
+  ],
+  [
+    'POST with a body of the offset type',
+    'POST',
+    { ...TUS, 'Upload-Length': '12', ...PATCH_TYPE, 'Content-Length': '12' },
+    {},
+    undefined,
+    'POST',
+  ],
 ];
 
 describe('checkTusRequest', () => {

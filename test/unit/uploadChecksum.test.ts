@@ -26,11 +26,18 @@ describe('parseUploadChecksum: the Upload-Checksum header', () => {
     ['no digest', 'sha1', ERRORS.INVALID_UPLOAD_CHECKSUM],
     ['empty', '', ERRORS.INVALID_UPLOAD_CHECKSUM],
     ['digest not Base64', 'sha1 !!!!', ERRORS.INVALID_UPLOAD_CHECKSUM],
-    ['digest of the wrong length', `sha1 ${b64('md5', 'x')}`, ERRORS.INVALID_UPLOAD_CHECKSUM],
+    // Well-formed but of another length: it can never match, so the body gets 460, not 400.
+    ['digest of the wrong length', `sha1 ${b64('md5', 'x')}`, 'sha1'],
+    ['21 bytes for sha1', 'sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'sha1'],
     [
-      'hex instead of Base64',
-      `md5 ${createHash('md5').update('x').digest('hex')}`,
+      'Base64 without its padding',
+      'sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAA',
       ERRORS.INVALID_UPLOAD_CHECKSUM,
+    ],
+    [
+      'hex is Base64 too (of another length): a mismatch',
+      `md5 ${createHash('md5').update('x').digest('hex')}`,
+      'md5',
     ],
     ['three fields', `sha1 ${b64('sha1', 'x')} more`, ERRORS.INVALID_UPLOAD_CHECKSUM],
   ];
@@ -42,18 +49,44 @@ describe('parseUploadChecksum: the Upload-Checksum header', () => {
 });
 
 describe('ChecksumVerifier: the body against its Upload-Checksum', () => {
+  const parsed = (value: string) => {
+    const expected = parseUploadChecksum(value);
+    if ('status_code' in expected) throw new Error('parse failed');
+    return expected;
+  };
+
   test.each(CHECKSUM_ALGORITHMS)(
     '%s: the same bytes in any chunks match, others do not',
     (name) => {
-      const expected = parseUploadChecksum(`${name} ${b64(name, 'hello world')}`);
-      if ('status_code' in expected) throw new Error('parse failed');
-      const whole = new ChecksumVerifier(expected);
+      const expected = parsed(`${name} ${b64(name, 'hello world')}`);
+      const whole = new ChecksumVerifier([name]);
       whole.update(Buffer.from('hello '));
       whole.update(Buffer.from('world'));
-      expect(whole.matches()).toBe(true);
-      const other = new ChecksumVerifier(expected);
+      expect(whole.matches(expected)).toBe(true);
+      const other = new ChecksumVerifier([name]);
       other.update(Buffer.from('hello World'));
-      expect(other.matches()).toBe(false);
+      expect(other.matches(expected)).toBe(false);
     },
   );
+
+  test.each(CHECKSUM_ALGORITHMS)(
+    '%s: a verifier of every algorithm (a trailer) matches',
+    (name) => {
+      const verifier = new ChecksumVerifier(CHECKSUM_ALGORITHMS);
+      verifier.update(Buffer.from('hello world'));
+      expect(verifier.matches(parsed(`${name} ${b64(name, 'hello world')}`))).toBe(true);
+    },
+  );
+
+  test('a digest of another length never matches', () => {
+    const verifier = new ChecksumVerifier(['sha1']);
+    verifier.update(Buffer.from('hello world'));
+    expect(verifier.matches(parsed('sha1 AAAAAAAAAAAAAAAAAAAAAAAAAAAA'))).toBe(false);
+  });
+
+  test('an algorithm the verifier does not hash never matches', () => {
+    const verifier = new ChecksumVerifier(['md5']);
+    verifier.update(Buffer.from('x'));
+    expect(verifier.matches(parsed(`sha1 ${b64('sha1', 'x')}`))).toBe(false);
+  });
 });
