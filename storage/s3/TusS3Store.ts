@@ -14,7 +14,6 @@ import {
 } from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
-import { checksumEveryPart } from './partChecksums.ts';
 import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 
@@ -64,7 +63,6 @@ export class TusS3Store extends S3Store {
   ) {
     super(options);
     instrument(this.client, observe);
-    checksumEveryPart(this.client);
   }
 
   /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */
