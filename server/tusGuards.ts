@@ -2,6 +2,7 @@ import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
 import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
+import { carriesUploadBody } from './openUploads.ts';
 
 /** The subset of a request the guards read: its method (decided at the edge) and headers. */
 export type TusRequestView = {
@@ -46,16 +47,10 @@ export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
   }
   // creation-with-upload: the body of a creation is the upload's first chunk, so it is typed as a
   // PATCH's is; a body of another type is refused rather than silently dropped.
-  if (req.method === 'POST' && carriesBody(req) && !octetStream) {
+  if (req.method === 'POST' && carriesUploadBody(req) && !octetStream) {
     return ERRORS.CREATION_CONTENT_TYPE;
   }
   return undefined;
-}
-
-/** Whether a request has a body: a Content-Length above 0, or a Transfer-Encoding (chunked). */
-function carriesBody(req: TusRequestView): boolean {
-  const length = req.get('content-length');
-  return (length !== undefined && length !== '0') || req.get('transfer-encoding') !== undefined;
 }
 
 /** False only for a whole number too large to hold exactly; other malformations are tus's to answer. */
