@@ -35,6 +35,7 @@ import {
 } from '../types.ts';
 import { MetadataCache } from './MetadataCache.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
+import { checksumEveryPart } from './partChecksums.ts';
 import { S3ContentRefs } from './S3ContentRefs.ts';
 import { S3Http } from './S3Http.ts';
 import { TusS3Store } from './TusS3Store.ts';
@@ -89,6 +90,7 @@ export class S3Storage implements UploadStorage {
     };
     this.client = new S3Client(clientConfig);
     instrument(this.client, options.observe);
+    checksumEveryPart(this.client);
     this.http = new S3Http({
       endpoint: options.endpoint,
       bucket: options.bucket,

@@ -14,7 +14,8 @@ import {
 } from '../types.ts';
 import { type PartOrder, planConcatenation } from './concatPlan.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
-import { planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
+import { checksumEveryPart } from './partChecksums.ts';
+import { gathered, planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 
 /** What one write() knows while it runs: where it starts and ends, and the upload's parts. */
@@ -27,6 +28,14 @@ type WriteState = {
 };
 
 const bytesIn = (parts: Part[]) => parts.reduce((sum, part) => sum + (part.Size ?? 0), 0);
+
+/** `chunks` as they pass, each kept in `spool` before it goes on. */
+async function* spooled(chunks: AsyncIterable<Buffer>, spool: Spool): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    await spool.append(chunk);
+    yield chunk;
+  }
+}
 
 /**
  * Whether the record says the upload is finished: stamped when it finished, or with every byte
@@ -63,6 +72,7 @@ export class TusS3Store extends S3Store {
   ) {
     super(options);
     instrument(this.client, observe);
+    checksumEveryPart(this.client);
   }
 
   /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */
@@ -280,10 +290,7 @@ export class TusS3Store extends S3Store {
       const body = Readable.from(
         (async function* () {
           try {
-            for await (const chunk of slicer.next(piece.length)) {
-              await spool.append(chunk);
-              yield chunk;
-            }
+            yield* gathered(spooled(slicer.next(piece.length), spool));
           } catch (error) {
             // The HTTP request would wait for the missing bytes: stop it. The body then just
             // ends: the SDK's aws-chunked wrapper (part checksums) would rethrow an error

@@ -67,3 +67,38 @@ export class StreamSlicer {
     }
   }
 }
+
+/**
+ * The least bytes of one chunk of a streamed part on the wire. The SDK's aws-chunked encoding
+ * (the checksum trailer) sends every chunk of the body as a chunk of its own, and AWS-like
+ * stores refuse a chunk under 8 KiB that is not the last: VersityGW v1.8.0 answers
+ * InvalidChunkSize and closes the connection mid-body, which reached the client as a reset. A
+ * request body arrives in whatever pieces the socket gave, often a few KiB.
+ */
+const MIN_WIRE_CHUNK = 64 * 1024;
+
+/**
+ * `chunks` regrouped so that every chunk but the last holds at least `min` bytes. A chunk that
+ * is already that long passes as it is; only runs of short ones are copied into one.
+ */
+export async function* gathered(
+  chunks: AsyncIterable<Buffer>,
+  min = MIN_WIRE_CHUNK,
+): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of chunks) {
+    if (length === 0 && chunk.length >= min) {
+      yield chunk;
+      continue;
+    }
+    pending.push(chunk);
+    length += chunk.length;
+    if (length >= min) {
+      yield Buffer.concat(pending, length);
+      pending = [];
+      length = 0;
+    }
+  }
+  if (length > 0) yield Buffer.concat(pending, length);
+}

@@ -1,7 +1,13 @@
 import { Readable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { declaredLength } from '../../storage/requestScope.ts';
-import { type Piece, planPieces, ShortBody, StreamSlicer } from '../../storage/s3/partPlan.ts';
+import {
+  gathered,
+  type Piece,
+  planPieces,
+  ShortBody,
+  StreamSlicer,
+} from '../../storage/s3/partPlan.ts';
 
 const MIB = 1024 * 1024;
 const part = (length: number): Piece => ({ length, kind: 'part' });
@@ -107,6 +113,52 @@ describe('StreamSlicer: consecutive slices of a body, byte for byte', () => {
     expect(second.bytes.equals(all.subarray(100, 150))).toBe(true);
     expect(second.error).toBeInstanceOf(ShortBody);
     expect((second.error as ShortBody).missing).toBe(30);
+  });
+});
+
+describe('gathered: every chunk of a streamed part but the last is at least 64 KiB on the wire', () => {
+  const KIB = 1024;
+  const collect = async (chunks: AsyncIterable<Buffer>) => {
+    const out: Buffer[] = [];
+    for await (const chunk of chunks) out.push(chunk);
+    return out;
+  };
+  async function* chunksOf(lengths: number[]): AsyncGenerator<Buffer> {
+    let at = 0;
+    for (const length of lengths) {
+      yield Buffer.alloc(length, at % 251);
+      at += 1;
+    }
+  }
+  const rows: Array<[string, number[], number[]]> = [
+    ['nothing', [], []],
+    ['one short chunk alone is the last', [100], [100]],
+    [
+      'long chunks pass as they are',
+      [64 * KIB, 100 * KIB, 64 * KIB],
+      [64 * KIB, 100 * KIB, 64 * KIB],
+    ],
+    ['short chunks are joined until 64 KiB', [40 * KIB, 30 * KIB, 1, 1], [70 * KIB, 2]],
+    ['a long chunk after short ones joins them', [1 * KIB, 64 * KIB, 2 * KIB], [65 * KIB, 2 * KIB]],
+    ['socket-sized pieces of a 1 MiB part', Array(256).fill(4 * KIB), Array(16).fill(64 * KIB)],
+  ];
+  test.each(rows)('%s', async (_name, lengths, expected) => {
+    const out = await collect(gathered(chunksOf(lengths)));
+    expect(out.map((chunk) => chunk.length)).toEqual(expected);
+    const sent = Buffer.concat(await collect(chunksOf(lengths)));
+    expect(Buffer.concat(out).equals(sent)).toBe(true);
+  });
+
+  test('a chunk that is long enough alone is not copied', async () => {
+    const long = Buffer.alloc(64 * KIB);
+    const out = await collect(
+      gathered(
+        (async function* () {
+          yield long;
+        })(),
+      ),
+    );
+    expect(out[0]).toBe(long);
   });
 });
 
