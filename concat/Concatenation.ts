@@ -68,7 +68,9 @@ export class Concatenation {
 
     // Every partial is locked (in one order, so two finals cannot deadlock), then the final:
     // no PATCH, termination or other final touches them while the bytes are put together.
-    const locks = await this.lockAll([...ids].sort());
+    // A partial named more than once (tus allows it) is locked, and later removed, once.
+    const partials = [...new Set(ids)];
+    const locks = await this.lockAll([...partials].sort());
     try {
       const sources = await this.sourcesOf(ids, factsOf(req).owner);
       upload.size = sources.reduce((sum, { size }) => sum + size, 0);
@@ -89,7 +91,7 @@ export class Concatenation {
       upload.offset = upload.size;
       // The partials' bytes now live in the final: they are removed (README, concatenation).
       // The final exists whatever happens here: a partial left behind is only logged.
-      for (const id of ids) {
+      for (const id of partials) {
         await this.parts.remove(id).catch((error: Error) => {
           logger.warn(
             { uploadId: id, err: { message: error.message } },

@@ -31,7 +31,7 @@ export function parseUploadConcat(value: string): ConcatRequest | ErrorEntry {
     if (!UPLOAD_ID.test(id)) return ERRORS.CONCAT_PARTIAL_UNKNOWN;
     ids.push(id);
   }
-  if (new Set(ids).size !== ids.length) return ERRORS.CONCAT_PARTIAL_REPEATED;
+  // The same partial upload MAY be present multiple times in the Upload-Concat header.
   return { kind: 'final', ids };
 }
 

@@ -106,13 +106,13 @@ export const ERRORS = {
     status_code: 400,
     body: 'Upload-Concat names a partial upload that is not finished; finish it first\n',
   },
-  CONCAT_PARTIAL_REPEATED: {
-    status_code: 400,
-    body: 'Upload-Concat names the same partial upload twice\n',
-  },
   CONCAT_FINAL_PATCH: {
     status_code: 403,
     body: 'a final upload is made of its partial uploads and takes no PATCH\n',
+  },
+  CONCAT_FINAL_WITH_BODY: {
+    status_code: 403,
+    body: 'a final upload is made of its partial uploads: its creation carries no body\n',
   },
   // Retryable: the client is told when to come back (retryAfterOf).
   UPLOAD_LOCKED: {

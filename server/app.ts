@@ -105,8 +105,11 @@ function completeTusResponse(
     // uploads; it is kept with the server's own metadata.
     const concat = concatHeaderOf(req, metadata);
     if (concat) headers.set('Upload-Concat', concat);
-    // The server's own metadata (owner, challenge, concatenation) stays with the server.
-    headers.set('Upload-Metadata', publicMetadataHeader(metadata));
+    // The server's own metadata (owner, challenge, concatenation) stays with the server. The
+    // header MUST consist of one or more key-value pairs: with none left it is omitted (as tusd).
+    const visible = publicMetadataHeader(metadata);
+    if (visible) headers.set('Upload-Metadata', visible);
+    else headers.delete('Upload-Metadata');
   }
   const extensions = headers.get('tus-extension');
   if (extensions !== null) {
@@ -235,6 +238,9 @@ export function createApp({
   app.all(['/files', '/files/:id', '/files/:id/links', '/files/:id/proof'], access.authenticate);
   app.use(refuseBadOverride);
   app.all(['/files/:id', '/files/:id/links', '/files/:id/proof'], access.ownership);
+  // A tus request the protocol refuses (Tus-Resumable, malformed headers) is answered before it
+  // is counted or read: "the Server MUST NOT process the request". Downloads are not tus's.
+  app.all(['/files', '/files/:id'], tusGuards);
   // Once it is known whose request it is, before anything of its body is read (or counted).
   app.all(['/files', '/files/:id'], openUploads);
   app.post('/files', beforeCreation);
@@ -279,7 +285,6 @@ export function createApp({
   const pass: RequestHandler = (_req, _res, next) => next();
   app.all(
     '/files',
-    tusGuards,
     concat.creation,
     hooks?.preCreate ?? pass,
     beforeTus?.creation ?? pass,
@@ -288,7 +293,6 @@ export function createApp({
   );
   app.all(
     '/files/:id',
-    tusGuards,
     concat.patch,
     finishedUploadPatch(tus.datastore),
     hooks?.preTerminate ?? pass,

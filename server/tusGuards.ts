@@ -3,6 +3,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { carriesUploadBody } from './openUploads.ts';
+import { isDownloadRequest } from './requests.ts';
 
 /** The subset of a request the guards read: its method (decided at the edge) and headers. */
 export type TusRequestView = {
@@ -50,6 +51,12 @@ export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
   if (req.method === 'POST' && carriesUploadBody(req) && !octetStream) {
     return ERRORS.CREATION_CONTENT_TYPE;
   }
+  // A final upload's bytes are its partials': a body would modify it, which tus forbids its
+  // PATCH (403), and it would be dropped unread. tusd answers this creation 403 too.
+  const final = req.get('upload-concat')?.trim().startsWith('final;');
+  if (req.method === 'POST' && final && carriesUploadBody(req)) {
+    return ERRORS.CONCAT_FINAL_WITH_BODY;
+  }
   return undefined;
 }
 
@@ -61,9 +68,12 @@ function safeCount(value: string | undefined): boolean {
 /** What an upload URL answers (its 405's Allow). */
 const UPLOAD_METHODS = 'OPTIONS, HEAD, PATCH, DELETE, GET';
 
-/** Express middleware running checkTusRequest before the tus handler. */
+/**
+ * Express middleware running checkTusRequest before anything acts on a tus request (open-upload
+ * caps, rate limits, the tus handler); a download (GET, HEAD without Tus-Resumable) is not one.
+ */
 export function tusGuards(req: Request, res: Response, next: NextFunction): void {
-  const rejection = checkTusRequest(req);
+  const rejection = isDownloadRequest(req) ? undefined : checkTusRequest(req);
   if (!rejection) {
     next();
     return;

@@ -185,7 +185,6 @@ describe.each(KINDS)('tus concatenation on the %s configuration', (kind) => {
       ["another owner's", finalOf(base, [finished, bobs], alice), /does not exist/],
       ['not a partial', finalOf(base, [finished, plain], alice), /Upload-Concat: partial/],
       ['unfinished', finalOf(base, [finished, unfinished], alice), /not finished/],
-      ['repeated', finalOf(base, [finished, finished], alice), /twice/],
       ['not an upload URL', finalOf(base, [`${base}/other/x`], alice), /Upload-Concat must be/],
       [
         'with Upload-Length',

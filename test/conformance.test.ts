@@ -76,18 +76,26 @@ async function scrape(url: string | undefined) {
   return { types, samples };
 }
 
-// Two servers share one storage: one with the default expiry, one whose uploads expire after 1 s
-// (neither sweeps during the run, so an expired upload stays to be answered 410).
+// Three servers share one storage: one with the default expiry, one whose uploads expire after 1 s
+// (neither sweeps during the run, so an expired upload stays to be answered 410), and one that
+// allows a single creation per minute, counted in-process (in Redis the other two servers'
+// creations would count against it).
 function conformanceStack(kind: StorageKind) {
-  const stack = {} as { storage: TestStorage; server: ServerProcess; expiring: ServerProcess };
+  const stack = {} as {
+    storage: TestStorage;
+    server: ServerProcess;
+    expiring: ServerProcess;
+    limited: ServerProcess;
+  };
   beforeAll(async () => {
     stack.storage = createTestStorage(kind);
     const env = { ...stack.storage.env, EXPIRY_SWEEP_SECONDS: '3600' };
     stack.server = await startServer(env);
     stack.expiring = await startServer({ ...env, UPLOAD_EXPIRY_SECONDS: '1' });
+    stack.limited = await startServer({ ...env, CREATE_RATE_LIMIT: '1', REDIS_URL: undefined });
   });
   afterAll(async () => {
-    await Promise.all([stack.server?.stop(), stack.expiring?.stop()]);
+    await Promise.all([stack.server?.stop(), stack.expiring?.stop(), stack.limited?.stop()]);
     await stack.storage?.cleanup();
   });
   return stack;
@@ -220,6 +228,38 @@ describe.each(STORAGE_KINDS)('tus 1.0.0 conformance on the %s configuration', (k
     expect(last.headers.get('upload-expires')).toBeNull();
     expect((await head(url)).headers.get('upload-expires')).toBeNull();
   });
+
+  test('a creation refused with 412 is not processed: it does not count against the creation rate limit', async () => {
+    for (const headers of [{ 'Tus-Resumable': '0.2.2' }, {}] as Record<string, string>[]) {
+      const res = await fetch(`${stack.limited.url}/files/`, {
+        method: 'POST',
+        headers: { 'Upload-Length': '12', ...headers },
+      });
+      expect(res.status).toBe(412);
+      expect(res.headers.get('tus-version')).toBe('1.0.0');
+    }
+    expect((await creationRequest(stack.limited.url, DATA.length)).status).toBe(201);
+    expect((await creationRequest(stack.limited.url, DATA.length)).status).toBe(429);
+  });
+
+  test.each([
+    ['a known length', DATA.length, {}],
+    ['a deferred length', 'deferred', {}],
+    ['Upload-Concat: partial', DATA.length, { 'Upload-Concat': 'partial' }],
+  ] as const)(
+    'a tus HEAD of an upload created without metadata (%s) has no Upload-Metadata',
+    async (_case, length, headers) => {
+      const url = await createUpload(base(), length, headers);
+      const res = await head(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('upload-metadata')).toBeNull();
+      const named = await createUpload(base(), length, {
+        ...headers,
+        'Upload-Metadata': 'a,b Yg==',
+      });
+      expect((await head(named)).headers.get('upload-metadata')).toBe('a,b Yg==');
+    },
+  );
 
   test('checksum-trailer is listed in Tus-Extension', async () => {
     const res = await fetch(`${base()}/files/`, { method: 'OPTIONS' });
@@ -489,6 +529,35 @@ describe.each(STORAGE_KINDS)('tus 1.0.0 conformance on the %s configuration', (k
         const url = new URL(res.headers.get('location') ?? '', base()).toString();
         expect(await downloadedSha256(url)).toBe(sha256(DATA));
       }
+    });
+
+    test("a final upload may name the same partial twice: 201, its bytes that partial's twice", async () => {
+      const partial = await partialUpload();
+      const res = await fetch(`${base()}/files/`, {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Concat': `final;${partial} ${partial}` },
+      });
+      expect(res.status).toBe(201);
+      const url = new URL(res.headers.get('location') ?? '', base()).toString();
+      const state = await head(url);
+      expect(state.headers.get('upload-concat')).toBe(`final;${partial} ${partial}`);
+      expect(state.headers.get('upload-length')).toBe('12');
+      const twice = Buffer.concat([DATA.subarray(0, 6), DATA.subarray(0, 6)]);
+      expect(await downloadedSha256(url)).toBe(sha256(twice));
+    });
+
+    test('a final upload created with a body gets 403, creates nothing and leaves the partial', async () => {
+      const partial = await partialUpload();
+      const before = await stack.storage.inventory();
+      const res = await fetch(`${base()}/files/`, {
+        method: 'POST',
+        headers: { ...TUS, ...OCTETS, 'Upload-Concat': `final;${partial}` },
+        body: DATA.subarray(0, 6),
+      });
+      expect(res.status).toBe(403);
+      expect(res.headers.get('location')).toBeNull();
+      expect(await stack.storage.inventory()).toEqual(before);
+      expect(await offsetOf(partial)).toBe(6);
     });
 
     test('a final upload naming an unfinished partial → 400', async () => {

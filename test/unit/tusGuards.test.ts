@@ -313,6 +313,23 @@ const rows: Row[] = [
     [415, ERRORS.CREATION_CONTENT_TYPE],
     'POST',
   ],
+  // concatenation: a final upload's bytes are its partials' (403, as tusd).
+  [
+    'POST of a final upload with a body',
+    'POST',
+    { ...TUS, 'Upload-Concat': `final;/files/${ID}`, ...PATCH_TYPE, 'Content-Length': '3' },
+    {},
+    [403, ERRORS.CONCAT_FINAL_WITH_BODY],
+    'POST',
+  ],
+  [
+    'POST of a final upload without a body',
+    'POST',
+    { ...TUS, 'Upload-Concat': `final;/files/${ID}`, 'Content-Length': '0' },
+    {},
+    undefined,
+    'POST',
+  ],
   [
     'POST with a chunked body and no Content-Type',
     'POST',
