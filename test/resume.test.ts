@@ -10,6 +10,7 @@ import {
   createTestStorage,
   MIB,
   randomContent,
+  S3_COMPAT_KINDS,
   STORAGE_KINDS,
   sha256,
   type TestStorage,
@@ -17,7 +18,7 @@ import {
 import { createUpload, idOf, offsetOf, tusClientUpload, uploadUrlOn } from './harness/tus.ts';
 
 // Started by hand, not with serverOnStorage: the tests kill and restart servers.
-describe.each(STORAGE_KINDS)('resuming on the %s storage', (kind) => {
+describe.each([...STORAGE_KINDS, ...S3_COMPAT_KINDS])('resuming on the %s storage', (kind) => {
   let storage: TestStorage;
   const servers: ServerProcess[] = [];
   const start = async () => {
