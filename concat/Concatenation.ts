@@ -69,8 +69,8 @@ export class Concatenation {
     // Every partial is locked (in one order, so two finals cannot deadlock), then the final:
     // no PATCH, termination or other final touches them while the bytes are put together.
     // A partial named more than once (tus allows it) is locked, and later removed, once.
-    const partials = [...new Set(ids)];
-    const locks = await this.lockAll([...partials].sort());
+    const partials = [...new Set(ids)].sort();
+    const locks = await this.lockAll(partials);
     try {
       const sources = await this.sourcesOf(ids, factsOf(req).owner);
       upload.size = sources.reduce((sum, { size }) => sum + size, 0);

@@ -14,6 +14,11 @@ function idOfUrl(url: string): string | undefined {
   return /(?:^|\/)files\/([^/]+)$/.exec(path)?.[1];
 }
 
+/** Whether an Upload-Concat header asks for a final upload (well formed or not). */
+export function asksForFinal(value: string | undefined): boolean {
+  return value?.trim().startsWith('final;') ?? false;
+}
+
 /**
  * Parses `Upload-Concat: partial` or `Upload-Concat: final;<url> <url> …` (tus concatenation).
  * A URL that names no upload of this server's id format names none that exists.
@@ -21,7 +26,7 @@ function idOfUrl(url: string): string | undefined {
 export function parseUploadConcat(value: string): ConcatRequest | ErrorEntry {
   const trimmed = value.trim();
   if (trimmed === 'partial') return { kind: 'partial' };
-  if (!trimmed.startsWith('final;')) return ERRORS.INVALID_UPLOAD_CONCAT;
+  if (!asksForFinal(trimmed)) return ERRORS.INVALID_UPLOAD_CONCAT;
   const urls = trimmed.slice('final;'.length).split(/\s+/).filter(Boolean);
   if (urls.length === 0 || urls.length > MAX_PARTIALS) return ERRORS.INVALID_UPLOAD_CONCAT;
   const ids: string[] = [];

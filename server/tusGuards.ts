@@ -1,5 +1,6 @@
 import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
+import { asksForFinal } from '../concat/header.ts';
 import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { carriesUploadBody } from './openUploads.ts';
@@ -53,8 +54,7 @@ export function checkTusRequest(req: TusRequestView): ErrorEntry | undefined {
   }
   // A final upload's bytes are its partials': a body would modify it, which tus forbids its
   // PATCH (403), and it would be dropped unread. tusd answers this creation 403 too.
-  const final = req.get('upload-concat')?.trim().startsWith('final;');
-  if (req.method === 'POST' && final && carriesUploadBody(req)) {
+  if (req.method === 'POST' && asksForFinal(req.get('upload-concat')) && carriesUploadBody(req)) {
     return ERRORS.CONCAT_FINAL_WITH_BODY;
   }
   return undefined;

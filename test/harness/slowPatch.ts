@@ -7,7 +7,8 @@ import { patchHeaders } from './tus.ts';
  * A PATCH whose body is written but never finished, like a client in the middle of a chunk.
  * Sent chunked, or with `declaredLength` as its Content-Length (more than the bytes written).
  * `sent` resolves once the bytes are handed to the socket; `read()` once the server process
- * has read all of them (nothing of them is left in either side's socket queue).
+ * has read all of them (nothing of them is left in either side's socket queue); `write(more)`
+ * sends more and waits the same way, so each piece reaches the server alone.
  */
 export function openPatch(
   url: string,
@@ -19,6 +20,8 @@ export function openPatch(
   req: ClientRequest;
   sent: Promise<void>;
   read(): Promise<void>;
+  /** Writes `more` after what was written, resolving once the server has read all of it. */
+  write(more: Buffer): Promise<void>;
   response: Promise<number | undefined>;
 } {
   const headers: Record<string, string> = { ...patchHeaders(offset), ...extraHeaders };
@@ -36,14 +39,17 @@ export function openPatch(
     req.write(bytes, () => resolve());
   });
   const serverPort = Number(new URL(url).port);
-  const read = async () => {
-    await sent;
+  const untilRead = async (written: Promise<void>, length: number) => {
+    await written;
     const clientPort = req.socket?.localPort ?? 0;
     await waitFor(
       async () => allBytesRead(clientPort, serverPort),
-      `the server reading the ${bytes.length} bytes of the PATCH`,
+      `the server reading the ${length} bytes of the PATCH`,
       30_000,
     );
   };
-  return { req, sent, read, response };
+  const read = () => untilRead(sent, bytes.length);
+  const write = (more: Buffer) =>
+    untilRead(new Promise<void>((resolve) => req.write(more, () => resolve())), more.length);
+  return { req, sent, read, write, response };
 }
