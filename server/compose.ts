@@ -39,6 +39,8 @@ import {
 } from '../hooks/routes.ts';
 import { UploadHooks } from '../hooks/UploadHooks.ts';
 import { HOOK_TYPES } from '../hooks/wire.ts';
+import { DrainableLocker } from '../lockers/DrainableLocker.ts';
+import { RedisLocker } from '../lockers/RedisLocker.ts';
 import { listenForMetrics, type MetricsExposure, metricsRoute } from '../metrics/exposure.ts';
 import { Metrics, S3_OPERATIONS } from '../metrics/Metrics.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
@@ -51,8 +53,6 @@ import type { Config } from './config.ts';
 import { ALLOWED_REQUEST_HEADERS, corsPolicy } from './cors.ts';
 import { type ExpirySweep, redisLeadership, soleInstance, startExpirySweep } from './expiry.ts';
 import { createLinkRoute } from './links.ts';
-import { DrainableLocker } from './lockers/DrainableLocker.ts';
-import { RedisLocker } from './lockers/RedisLocker.ts';
 import type { Logger } from './logger.ts';
 import { openUploadLimit } from './openUploads.ts';
 import { createUrlBuilder } from './publicUrl.ts';

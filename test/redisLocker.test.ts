@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { ERRORS } from '../errors/catalogue.ts';
-import { RedisLocker, type RedisLockerOptions } from '../server/lockers/RedisLocker.ts';
+import { RedisLocker, type RedisLockerOptions } from '../lockers/RedisLocker.ts';
 import { startDedicatedRedis, waitFor } from './harness/services.ts';
 import { testServices } from './harness/stack.ts';
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
-import { ERRORS } from '../../errors/catalogue.ts';
-import { type RequestScope, requestScope } from '../../storage/requestScope.ts';
+import { ERRORS } from '../errors/catalogue.ts';
+import { type RequestScope, requestScope } from '../storage/requestScope.ts';
 
 export type RedisLockerOptions = {
   /** Connection for commands; the caller owns it (connects and quits it). */
