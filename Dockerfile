@@ -3,6 +3,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json tsconfig.json ./
 COPY server ./server
+COPY request ./request
+COPY lockers ./lockers
 COPY storage ./storage
 COPY dedupe ./dedupe
 COPY errors ./errors

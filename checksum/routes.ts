@@ -2,8 +2,8 @@ import type { Readable } from 'node:stream';
 import type { Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { factsOf } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry, outageOf, sendTusError } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { spoolRefusal } from './chunkLimit.ts';
@@ -128,7 +128,7 @@ export function checksumVerification({
       return undefined;
     }
     const spool = await Spool.open();
-    const facts = factsOf(req);
+    const facts = contextOf(req);
     let kept = false;
     try {
       // Leaving the loop early must not destroy the request (and its socket) before the 413 is

@@ -1,7 +1,8 @@
 import { type Lock, type Locker, Uid, Upload } from '@tus/utils';
 import type { Logger } from 'pino';
-import { factsOf, OWNER_KEY } from '../auth/context.ts';
+import { OWNER_KEY } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 import type { ContentSource, UploadStorage } from '../storage/types.ts';
 import { concatOf, storedConcat } from './header.ts';
 
@@ -64,7 +65,7 @@ export class Concatenation {
   ): Promise<{ upload: Upload; answer: FinishAnswer }> {
     const { storage, hooks, logger } = this.parts;
     const upload = new Upload({ id: Uid.rand(), offset: 0, metadata });
-    factsOf(req).concat = storedConcat({ kind: 'final', ids });
+    contextOf(req).concat = storedConcat({ kind: 'final', ids });
 
     // Every partial is locked (in one order, so two finals cannot deadlock), then the final:
     // no PATCH, termination or other final touches them while the bytes are put together.
@@ -72,13 +73,13 @@ export class Concatenation {
     const partials = [...new Set(ids)].sort();
     const locks = await this.lockAll(partials);
     try {
-      const sources = await this.sourcesOf(ids, factsOf(req).owner);
+      const sources = await this.sourcesOf(ids, contextOf(req).owner);
       upload.size = sources.reduce((sum, { size }) => sum + size, 0);
       const { maxSize } = this.parts;
       if (maxSize > 0 && upload.size > maxSize)
         throw new ConcatRefused(ERRORS.ERR_MAX_SIZE_EXCEEDED);
       await this.parts.preCreate?.(req, upload);
-      const chosen = factsOf(req).hookChanges?.id;
+      const chosen = contextOf(req).hookChanges?.id;
       if (chosen) upload.id = chosen;
       locks.push(...(await this.lockAll([upload.id])));
       // Like any creation, once its length is known (tusd, too, checks the partials first).

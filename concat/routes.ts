@@ -1,7 +1,6 @@
 import { Metadata, ERRORS as TUS_ERRORS, TUS_RESUMABLE, type Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { factsOf } from '../auth/context.ts';
 import {
   ERRORS,
   type ErrorEntry,
@@ -11,7 +10,7 @@ import {
 } from '../errors/catalogue.ts';
 import { sendHookResponse } from '../hooks/routes.ts';
 import { HookRefusal } from '../hooks/UploadHooks.ts';
-import { inRequestScope } from '../storage/requestScope.ts';
+import { contextOf } from '../request/context.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { type Concatenation, ConcatRefused } from './Concatenation.ts';
 import { concatOf, parseUploadConcat, uploadConcatHeader } from './header.ts';
@@ -54,7 +53,7 @@ export function concatCreation({
     const request = parseUploadConcat(header);
     if ('status_code' in request) return sendTusError(res, request);
     if (request.kind === 'partial') {
-      factsOf(req).concat = 'partial';
+      contextOf(req).concat = 'partial';
       return next();
     }
     // The Client MUST NOT include the Upload-Length header in the final upload creation.
@@ -69,13 +68,13 @@ export function concatCreation({
     } catch {
       return sendTusError(res, TUS_ERRORS.INVALID_METADATA);
     }
-    // In a request scope of its own: a lock it loses fences its writes off storage.
-    inRequestScope(undefined, () => concatenation.createFinal(req, request.ids, metadata)).then(
+    // In the request's context: a lock it loses fences its writes off storage.
+    concatenation.createFinal(req, request.ids, metadata).then(
       ({ upload, answer }) => {
         res
           .status(answer.status_code ?? 201)
           .set({
-            ...factsOf(req).hookHeaders,
+            ...contextOf(req).hookHeaders,
             ...answer.headers,
             'Tus-Resumable': TUS_RESUMABLE,
             Location: urlFor((name) => req.get(name), `/files/${upload.id}`),

@@ -1,8 +1,9 @@
 import { Metadata, TUS_RESUMABLE, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { factsOf, stampMetadata } from '../auth/context.ts';
+import { stampMetadata } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry, outageOf, sendJsonError } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { checkUploadMetadata } from './claims.ts';
 
@@ -91,7 +92,7 @@ export function dedupeCreation({
     } catch {
       return false;
     }
-    const facts = factsOf(req);
+    const facts = contextOf(req);
     // A pre-create hook may have chosen the id (and the metadata: stampMetadata applies it).
     const id = facts.hookChanges?.id ?? Uid.rand();
     const upload = new Upload({ id, size, offset: 0, metadata });

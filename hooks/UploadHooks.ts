@@ -1,14 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { Upload } from '@tus/utils';
 import type { Logger } from 'pino';
-import {
-  factsOf,
-  isReservedKey,
-  nodeRequestOf,
-  OWNER_KEY,
-  stampMetadata,
-} from '../auth/context.ts';
+import { isReservedKey, OWNER_KEY, stampMetadata } from '../auth/context.ts';
 import { concatOf } from '../concat/header.ts';
+import { contextOf, nodeRequestOf } from '../request/context.ts';
 import { ServiceUnavailable, type UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { HookDeliveryError, type HttpHookSender } from './http/HttpHookSender.ts';
@@ -180,7 +175,7 @@ export class UploadHooks {
       changes.id = ID;
     }
     if (MetaData) changes.metadata = MetaData;
-    const facts = factsOf(req);
+    const facts = contextOf(req);
     facts.hookChanges = changes;
     facts.hookHeaders = answer.HTTPResponse.Header;
   }

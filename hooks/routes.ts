@@ -1,8 +1,8 @@
 import { Metadata, TUS_RESUMABLE, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { factsOf } from '../auth/context.ts';
 import { outageOf, sendJsonError } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { UploadLifecycle } from './lifecycle.ts';
 import { HookRefusal, type UploadHooks } from './UploadHooks.ts';
@@ -137,7 +137,7 @@ export function postReceive({ hooks, storage, logger }: HookRouteParts): Request
     let told = 0;
     let record: Promise<Upload | undefined> | undefined;
     // Counted where the body is read (a 'data' listener here would start the body flowing).
-    const facts = factsOf(req);
+    const facts = contextOf(req);
     const tell = () => {
       const received = facts.bodyBytes ?? 0;
       if (received === told || stop.response || !mayTell(id, Date.now())) return;

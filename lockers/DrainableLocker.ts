@@ -1,8 +1,14 @@
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
+import { currentContext } from '../request/context.ts';
+
+/** The lock of a creation without a body: there is nothing to exclude. */
+const UNLOCKED: Lock = { lock: async () => undefined, unlock: async () => undefined };
 
 /**
  * Wraps any Locker and remembers the locks it currently holds, so that shutdown can ask
- * every in-flight request to stop reading, persist what it received and unlock.
+ * every in-flight request to stop reading, persist what it received and unlock. Once a request
+ * holds an upload's lock, it forgets the record it may have read before (another request may
+ * have changed it meanwhile): what it reads from then on is current.
  */
 export class DrainableLocker implements Locker {
   private readonly held = new Map<Lock, RequestRelease>();
@@ -14,6 +20,9 @@ export class DrainableLocker implements Locker {
   ) {}
 
   newLock(id: string): Lock {
+    // Nobody knows the id of an upload being created before its answer; without a body the
+    // creation writes nothing another request could race.
+    if (currentContext()?.creationWithoutBody) return UNLOCKED;
     const lock = this.inner.newLock(id);
     const { held, observer } = this;
     const tracked: Lock = {
@@ -26,6 +35,7 @@ export class DrainableLocker implements Locker {
             }
           : requestRelease;
         await lock.lock(signal, release);
+        currentContext()?.records.delete(id);
         observer?.waited((performance.now() - started) / 1000);
         held.set(tracked, release);
       },

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
 import { ERRORS } from '../errors/catalogue.ts';
-import { type RequestScope, requestScope } from '../storage/requestScope.ts';
+import { currentContext, type RequestContext } from '../request/context.ts';
 
 export type RedisLockerOptions = {
   /** Connection for commands; the caller owns it (connects and quits it). */
@@ -255,7 +255,7 @@ class RedisLock implements Lock {
   private requestRelease?: RequestRelease;
   private renewal?: NodeJS.Timeout;
   /** The request that holds the lock: its storage writes stop when the lock is lost. */
-  private scope?: RequestScope;
+  private scope?: RequestContext;
 
   constructor(
     private readonly locker: RedisLocker,
@@ -267,7 +267,7 @@ class RedisLock implements Lock {
     const deadline = Date.now() + locker.acquireTimeoutMs;
     await locker.listen();
     this.requestRelease = requestRelease;
-    this.scope = requestScope();
+    this.scope = currentContext();
     this.asked = false;
     const waiter: Waiter = { released: false };
     const stopWaiting = locker.addWaiter(this.key, waiter);

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { factsOf, OWNER_KEY } from '../auth/context.ts';
+import { OWNER_KEY } from '../auth/context.ts';
 import type { LinkSigner } from '../auth/links.ts';
 import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
 import {
@@ -10,6 +10,7 @@ import {
   sendJsonError,
   sendTusError,
 } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { isPreflight } from './methodOverride.ts';
@@ -53,12 +54,12 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
           ? links.check(id, expires, signature)
           : 'invalid';
       if (check !== 'valid') return reject(req, res, ERRORS.LINK_REFUSED);
-      factsOf(req).viaLink = true;
+      contextOf(req).viaLink = true;
       return next();
     }
     if (!verify) return next();
     try {
-      factsOf(req).owner = await verify(req.get('authorization'));
+      contextOf(req).owner = await verify(req.get('authorization'));
       next();
     } catch (error) {
       if (error instanceof AuthFailure) {
@@ -78,7 +79,7 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
 
   /** With auth on, an upload of another owner (or of none) answers as if it did not exist. */
   const ownership: RequestHandler = async (req, res, next) => {
-    const facts = factsOf(req);
+    const facts = contextOf(req);
     if (!verify || facts.viaLink) return next();
     if (isPreflight(req)) return next();
     const id = req.params.id;

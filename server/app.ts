@@ -10,12 +10,12 @@ import express, {
 } from 'express';
 import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { factsOf, publicMetadataHeader } from '../auth/context.ts';
+import { publicMetadataHeader } from '../auth/context.ts';
 import { verifiedBodyOf } from '../checksum/routes.ts';
 import { CHECKSUM_ALGORITHMS } from '../checksum/uploadChecksum.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
-import { declaredLength, inRequestScope } from '../storage/requestScope.ts';
+import { beginRequest, contextOf, declaredLength } from '../request/context.ts';
 import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import { decideMethod, refuseBadOverride } from './methodOverride.ts';
@@ -117,7 +117,7 @@ function completeTusResponse(
     headers.set('Tus-Extension', extensions.replace('concatentation', 'concatenation'));
     headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHM_HEADER);
   }
-  const { challenge, hookHeaders } = factsOf(req);
+  const { challenge, hookHeaders } = contextOf(req);
   // Headers the pre-create hook asked for (tusd merges its HTTPResponse into the answer).
   for (const [name, value] of Object.entries(hookHeaders ?? {})) headers.set(name, value);
   if (method === 'POST' && status === 201 && challenge) {
@@ -144,14 +144,8 @@ function acceptedBytes(req: Request, response: globalThis.Response): number {
   return response.status === 204 && Number.isSafeInteger(before) ? Math.max(0, after - before) : 0;
 }
 
-/** The id a creation request was given, kept on the Node request for its log line. */
-const createdIds = new WeakMap<object, string>();
-
-/** @tus/server hands hooks a web Request that carries the Node request it came from. */
-type WrappedRequest = { runtime?: { node?: { req: object } } };
-
 function uploadIdOf(req: IncomingMessage): string | undefined {
-  return uploadIdIn(req.url) ?? createdIds.get(req);
+  return uploadIdIn(req.url) ?? contextOf(req).createdId;
 }
 
 /** The HTTP surface: health, readiness and the tus routes. */
@@ -174,9 +168,9 @@ export function createApp({
   hooks,
   metrics,
 }: AppParts): Express {
-  tus.on(EVENTS.POST_CREATE, (req: WrappedRequest, upload: Upload) => {
-    const nodeReq = req.runtime?.node?.req;
-    if (nodeReq) createdIds.set(nodeReq, upload.id);
+  // The id a creation was given, for its log line.
+  tus.on(EVENTS.POST_CREATE, (req: object, upload: Upload) => {
+    contextOf(req).createdId = upload.id;
   });
 
   const app = express();
@@ -184,7 +178,9 @@ export function createApp({
   app.set('etag', false);
   // One proxy hop is believed for the client address (rate limits) when TRUST_PROXY is on.
   app.set('trust proxy', trustProxy ? 1 : false);
-  // What the request is (its method after X-HTTP-Method-Override), before any layer acts on it.
+  // The request's context (its id echoed back), then what the request is (its method after
+  // X-HTTP-Method-Override), before any layer acts on it.
+  app.use(beginRequest);
   app.use(decideMethod);
   app.use(cors);
   if (metrics) {
@@ -207,6 +203,9 @@ export function createApp({
         req: (req: IncomingMessage) => ({ method: req.method, path: req.url?.split('?')[0] }),
         res: (res: ServerResponse) => ({ status: res.statusCode }),
       },
+      // The request id is on every line the request logs (server/logger.ts); not twice here.
+      genReqId: (req) => contextOf(req).requestId,
+      customAttributeKeys: { reqId: 'requestId' },
       customProps: (req) => ({ uploadId: uploadIdOf(req) }),
       customSuccessMessage: (req, res, ms) =>
         `${req.method} ${req.url?.split('?')[0]} ${res.statusCode} ${Math.round(ms)}ms`,
@@ -272,7 +271,12 @@ export function createApp({
     const length = verified ? verified.length : declaredLength(req.get('content-length'));
     const writes = req.method === 'PATCH' || (req.method === 'POST' && Boolean(length));
     if (writes) metrics?.uploading(1);
-    const response = await inRequestScope(length, () => tus.handleWeb(request)).finally(() => {
+    const context = contextOf(req);
+    context.bodyLength = length;
+    // tus writes a creation's body only when it says it is one (creation-with-upload).
+    context.creationWithoutBody =
+      req.method === 'POST' && req.get('content-type') !== 'application/offset+octet-stream';
+    const response = await tus.handleWeb(request).finally(() => {
       if (writes) metrics?.uploading(-1);
     });
     if (metrics && writes) metrics.bytesReceived(acceptedBytes(req, response));

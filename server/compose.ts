@@ -11,7 +11,6 @@ import {
 } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
-import { factsOf, nodeRequestOf } from '../auth/context.ts';
 import { LinkSigner } from '../auth/links.ts';
 import { createTokenVerifier } from '../auth/tokens.ts';
 import { checksumVerification } from '../checksum/routes.ts';
@@ -43,6 +42,7 @@ import { DrainableLocker } from '../lockers/DrainableLocker.ts';
 import { RedisLocker } from '../lockers/RedisLocker.ts';
 import { listenForMetrics, type MetricsExposure, metricsRoute } from '../metrics/exposure.ts';
 import { Metrics, S3_OPERATIONS } from '../metrics/Metrics.ts';
+import { contextOf, nodeRequestOf } from '../request/context.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -205,7 +205,7 @@ export function compose(config: Config, logger: Logger): Composition {
     path: '/files',
     datastore,
     // A pre-create hook may choose the id (ChangeFileInfo.ID); otherwise tus's own.
-    namingFunction: (req) => factsOf(req).hookChanges?.id ?? Uid.rand(),
+    namingFunction: (req) => contextOf(req).hookChanges?.id ?? Uid.rand(),
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,

@@ -1,8 +1,8 @@
 import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
 import onHeaders from 'on-headers';
-import { factsOf } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 
 /** What a POST may stand in for: the tus methods a proxy that passes only GET and POST blocks. */
 const OVERRIDABLE = new Set(['POST', 'PATCH', 'HEAD', 'DELETE']);
@@ -35,7 +35,7 @@ export function effectiveMethod(
 export function decideMethod(req: Request, res: Response, next: NextFunction): void {
   const decided = effectiveMethod(req.method, req.get(HEADER));
   if ('error' in decided) {
-    factsOf(req).methodRefusal = decided.error;
+    contextOf(req).methodRefusal = decided.error;
     next();
     return;
   }
@@ -47,7 +47,7 @@ export function decideMethod(req: Request, res: Response, next: NextFunction): v
     });
   }
   if (req.get(HEADER) !== undefined) {
-    factsOf(req).methodOverridden = decided.method !== req.method;
+    contextOf(req).methodOverridden = decided.method !== req.method;
     delete req.headers[HEADER];
     for (let i = req.rawHeaders.length - 2; i >= 0; i -= 2) {
       if (req.rawHeaders[i]?.toLowerCase() === HEADER) req.rawHeaders.splice(i, 2);
@@ -62,13 +62,13 @@ export function isPreflight(req: Request): boolean {
   return (
     req.method === 'OPTIONS' &&
     req.get('access-control-request-method') !== undefined &&
-    !factsOf(req).methodRefusal
+    !contextOf(req).methodRefusal
   );
 }
 
 /** Answers a request whose override decideMethod refused; nothing else has acted on it. */
 export function refuseBadOverride(req: Request, res: Response, next: NextFunction): void {
-  const refusal = factsOf(req).methodRefusal;
+  const refusal = contextOf(req).methodRefusal;
   if (refusal) sendTusError(res, refusal, { 'Tus-Resumable': TUS_RESUMABLE });
   else next();
 }

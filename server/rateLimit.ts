@@ -10,8 +10,8 @@ import {
   RateLimiterRedis,
   RateLimiterRes,
 } from 'rate-limiter-flexible';
-import { factsOf } from '../auth/context.ts';
 import { ERRORS, outageOf, sendJsonError, unavailableEntry } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 
 /**
  * The rate-limit key of an anonymous client's address: an IPv4 address as it is (also when it
@@ -38,7 +38,7 @@ export function clientKeyOf(address: string): string {
  * the client's address key when it is anonymous.
  */
 export function identityOf(req: Request): string {
-  const owner = factsOf(req).owner;
+  const owner = contextOf(req).owner;
   return owner
     ? `sub:${owner}`
     : `ip:${clientKeyOf(req.ip ?? req.socket.remoteAddress ?? 'unknown')}`;

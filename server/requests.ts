@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { finished } from 'node:stream';
-import { factsOf } from '../auth/context.ts';
+import { contextOf } from '../request/context.ts';
 
 /** The upload id in a `/files/<id>…` path or URL, if there is one. */
 export function uploadIdIn(url: string | undefined): string | undefined {
@@ -15,7 +15,7 @@ export function isDownloadRequest(req: {
   method: string;
   get(name: string): string | undefined;
 }): boolean {
-  if (factsOf(req).methodOverridden) return false;
+  if (contextOf(req).methodOverridden) return false;
   return req.method === 'GET' || (req.method === 'HEAD' && req.get('tus-resumable') === undefined);
 }
 
@@ -35,7 +35,7 @@ export function bodyStreamOf(req: IncomingMessage, stop?: AbortSignal): Readable
     controller.error(new DOMException('the upload was stopped', 'AbortError'));
   });
   req.pause();
-  const facts = factsOf(req);
+  const facts = contextOf(req);
   req.on('data', (chunk: Buffer) => {
     if (stopped) return;
     facts.bodyBytes = (facts.bodyBytes ?? 0) + chunk.length;

@@ -91,6 +91,37 @@ describe('health, readiness and logs', () => {
     expect(output).not.toContain('token-that-must-not-leak');
   });
 
+  test('every line a request logs carries its id: X-Request-Id from a proxy, echoed back, or a new one', async () => {
+    // A hook receiver that is not there: the creation's hook logs a line of its own (503).
+    const server = await serverOn(createTestStorage('s3'), {
+      HOOKS_HTTP_URL: 'http://127.0.0.1:9/hooks',
+      HOOKS_ENABLED_EVENTS: 'pre-create',
+    });
+    const sent = await fetch(`${server.url}/files`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Length': '5', 'X-Request-Id': 'proxy-7f3a.1' },
+    });
+    expect(sent.status).toBe(503);
+    expect(sent.headers.get('x-request-id')).toBe('proxy-7f3a.1');
+    const mine = (line: Record<string, unknown>) => line.requestId === 'proxy-7f3a.1';
+    await server.waitForLog((line) => mine(line) && line.req !== undefined, 'the request line');
+    const lines = server.logs().filter(mine);
+    expect(lines.map((line) => line.msg)).toEqual([
+      'hook delivery failed',
+      expect.stringMatching(/^POST \/files 503/),
+    ]);
+
+    // No id, or one that is not a short printable token: the server makes one.
+    for (const header of [undefined, 'x'.repeat(129), 'a b']) {
+      const res = await fetch(`${server.url}/healthz`, {
+        headers: header === undefined ? {} : { 'X-Request-Id': header },
+      });
+      const id = res.headers.get('x-request-id') ?? '';
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      await server.waitForLog((line) => line.requestId === id, `the line of ${id}`);
+    }
+  });
+
   test('a malformed request never crashes the server', async () => {
     const server = await serverOn(createTestStorage('file'));
     const url = await createUpload(server.url, 10);

@@ -3,7 +3,7 @@ import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, Provider, SourceData } from '@smithy/types';
-import { requestScope } from '../requestScope.ts';
+import { currentContext } from '../../request/context.ts';
 import { ServiceUnavailable } from '../types.ts';
 import { isNotFound, isUnreachable } from './outages.ts';
 
@@ -141,7 +141,7 @@ export class S3Http {
   ): Promise<IncomingMessage> {
     // As for the S3 client (outages.ts): a request that lost its upload's lock sends nothing more,
     // least of all a record (`<id>.info`) over the one its new holder writes.
-    requestScope()?.lockLost.signal.throwIfAborted();
+    currentContext()?.lockLost.signal.throwIfAborted();
     const { hostname, port, protocol } = this.endpoint;
     const path = `/${encodeURIComponent(this.options.bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`;
     const headers: Record<string, string> = {

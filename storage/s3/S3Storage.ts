@@ -147,7 +147,7 @@ export class S3Storage implements UploadStorage {
     });
     if (!record) return undefined;
     const key = linkedOwner(record, id) ?? id;
-    const facts = await this.factsOf(key);
+    const facts = await this.contextOf(key);
     if (!facts) return undefined;
     const content = { lastModified: facts.lastModified, identity: `${key}:${facts.etag}` };
     return {
@@ -166,7 +166,7 @@ export class S3Storage implements UploadStorage {
    * Size, date and ETag of the object under a content key. A finished object is never written
    * again, so what HEAD said is kept (briefly, and forgotten when a read finds it gone).
    */
-  private async factsOf(key: string): Promise<ObjectFacts | undefined> {
+  private async contextOf(key: string): Promise<ObjectFacts | undefined> {
     const known = this.facts.get(key);
     if (known && Date.now() - known.at < FACTS_TTL_MS) return known;
     try {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Part } from '@aws-sdk/client-s3';
 import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { TUS_RESUMABLE, Upload } from '@tus/utils';
-import { type RequestScope, requestScope } from '../requestScope.ts';
+import { currentContext, type RequestContext } from '../../request/context.ts';
 import { Spool } from '../spool.ts';
 import {
   type ContentSource,
@@ -53,9 +53,9 @@ const recordedFinished = (file: Upload) =>
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
   /** Parts listed earlier in a request, by upload id (a request's scope ends with it). */
-  private readonly listed = new WeakMap<RequestScope, Map<string, Part[]>>();
+  private readonly listed = new WeakMap<RequestContext, Map<string, Part[]>>();
 
-  private listedIn(scope: RequestScope): Map<string, Part[]> {
+  private listedIn(scope: RequestContext): Map<string, Part[]> {
     let parts = this.listed.get(scope);
     if (!parts) {
       parts = new Map();
@@ -109,7 +109,7 @@ export class TusS3Store extends S3Store {
   override async getUpload(id: string): Promise<Upload> {
     const { file } = await this.getMetadata(id).catch(notFoundAsTus);
     if (linkedOwner(file, id)) return new Upload({ ...file, offset: file.size ?? 0 });
-    const known = requestScope()?.offsets.get(id);
+    const known = currentContext()?.offsets.get(id);
     if (known !== undefined) return new Upload({ ...file, offset: known });
     return super.getUpload(id);
   }
@@ -181,14 +181,15 @@ export class TusS3Store extends S3Store {
   override async create(upload: Upload): Promise<Upload> {
     const created = await super.create(upload);
     if (created.size === 0) await super.write(Readable.from([]), created.id, 0);
-    requestScope()?.offsets.set(created.id, 0);
+    currentContext()?.offsets.set(created.id, 0);
     return created;
   }
 
   /** A 0-byte upload was completed by create(); a creation-with-upload body adds nothing. */
   override async write(src: Readable, id: string, offset: number): Promise<number> {
-    if (offset === 0 && (await this.getMetadata(id)).file.size === 0) return 0;
-    const scope = requestScope();
+    const record = await this.getMetadata(id);
+    if (offset === 0 && record.file.size === 0) return 0;
+    const scope = currentContext();
     const length = scope?.bodyLength;
     const state: WriteState = {
       start: offset,
@@ -196,6 +197,9 @@ export class TusS3Store extends S3Store {
     };
     const newOffset = await this.writing.run(state, () => super.write(src, id, offset));
     scope?.offsets.set(id, newOffset);
+    // S3Store forgets the record of an upload it finished (clearCache); its `.info` says what it
+    // said before, and this request, holding the lock, goes on to finish it (saveFinished).
+    if (newOffset === record.file.size) scope?.records.set(id, record);
     return newOffset;
   }
 
@@ -206,7 +210,7 @@ export class TusS3Store extends S3Store {
   protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
     if (partNumberMarker !== undefined) return super.retrieveParts(id, partNumberMarker);
     const state = this.writing.getStore();
-    const scope = requestScope();
+    const scope = currentContext();
     if (!state) {
       // A PATCH lists the parts for its offset check, under the upload's lock, right before it
       // writes: the write starts from that list.
@@ -259,7 +263,7 @@ export class TusS3Store extends S3Store {
     const slicer = new StreamSlicer(readStream);
     const uploadId = metadata['upload-id'];
     // The upload's lock lost: every part in flight is aborted (S3 keeps none of it), none resent.
-    const lockLost = requestScope()?.lockLost.signal;
+    const lockLost = currentContext()?.lockLost.signal;
     const inFlight: Array<Promise<void>> = [];
     let uploaded = 0;
     let partNumber = currentPartNumber;

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { ERRORS } from '@tus/utils';
-import { requestScope } from '../requestScope.ts';
+import { currentContext } from '../../request/context.ts';
 import { ServiceUnavailable } from '../types.ts';
 
 // Errors of a connection that could not be made or was lost, from Node's net and undici.
@@ -57,13 +57,13 @@ export function reportOutages(client: S3Client): void {
 }
 
 /**
- * A request whose upload lock was lost (see RequestScope.lockLost) starts nothing more on S3:
+ * A request whose upload lock was lost (see RequestContext.lockLost) starts nothing more on S3:
  * each command fails with the loss before it leaves. (TusS3Store aborts the parts in flight.)
  */
 function fenceLostLocks(client: S3Client): void {
   client.middlewareStack.add(
     (next) => async (args) => {
-      requestScope()?.lockLost.signal.throwIfAborted();
+      currentContext()?.lockLost.signal.throwIfAborted();
       return next(args);
     },
     { step: 'initialize', name: 'fenceLostLocks' },

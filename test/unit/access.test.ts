@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { SignJWT } from 'jose';
-import { factsOf, publicMetadataHeader, stampMetadata } from '../../auth/context.ts';
+import { publicMetadataHeader, stampMetadata } from '../../auth/context.ts';
 import { LinkSigner, MAX_LINK_SECONDS } from '../../auth/links.ts';
 import { AuthFailure, createTokenVerifier } from '../../auth/tokens.ts';
 import {
@@ -13,6 +13,7 @@ import {
   newChallenge,
   parseChallenge,
 } from '../../dedupe/proof.ts';
+import { contextOf } from '../../request/context.ts';
 
 const SECRET = 'unit-secret-0123456789-abcdefghijklmn';
 const sign = (claims: object, alg = 'HS256', secret = SECRET) =>
@@ -189,8 +190,8 @@ describe('dedupe challenges', () => {
 describe('reserved metadata', () => {
   test("a client's tus-* keys are dropped; the owner and challenge are the server's", () => {
     const req = {};
-    factsOf(req).owner = 'alice';
-    factsOf(req).challenge = 'nonce=x; ranges=0-1';
+    contextOf(req).owner = 'alice';
+    contextOf(req).challenge = 'nonce=x; ranges=0-1';
     expect(stampMetadata({ filename: 'a', 'tus-owner': 'bob', 'tus-x': null }, req)).toEqual({
       filename: 'a',
       'tus-owner': 'alice',

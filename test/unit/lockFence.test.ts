@@ -1,7 +1,7 @@
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, test } from '@jest/globals';
 import { ERRORS } from '../../errors/catalogue.ts';
-import { inRequestScope, requestScope } from '../../storage/requestScope.ts';
+import { currentContext, inContext } from '../../request/context.ts';
 import { instrument } from '../../storage/s3/outages.ts';
 import { S3Http } from '../../storage/s3/S3Http.ts';
 import { ServiceUnavailable } from '../../storage/types.ts';
@@ -13,8 +13,8 @@ const credentials = { accessKeyId: 'k', secretAccessKey: 's' };
 
 /** Runs `send` in a request scope whose upload lock is lost (or not) before it starts. */
 async function outcome(lost: boolean, send: () => Promise<unknown>): Promise<unknown> {
-  return inRequestScope(undefined, async () => {
-    if (lost) requestScope()?.lockLost.abort(ERRORS.LOCK_LOST);
+  return inContext(async () => {
+    if (lost) currentContext()?.lockLost.abort(ERRORS.LOCK_LOST);
     return send().then(
       () => 'sent',
       (error: unknown) => error,

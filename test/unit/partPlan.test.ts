@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
-import { declaredLength } from '../../storage/requestScope.ts';
+import { declaredLength } from '../../request/context.ts';
 import {
   gathered,
   type Piece,
