@@ -1,9 +1,8 @@
-import type { Readable } from 'node:stream';
 import type { Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { ERRORS, type ErrorEntry, outageOf, sendTusError } from '../errors/catalogue.ts';
-import { contextOf } from '../request/context.ts';
+import { contextOf, type RequestContext } from '../request/context.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { spoolRefusal } from './chunkLimit.ts';
@@ -15,14 +14,7 @@ import {
 } from './uploadChecksum.ts';
 
 /** A request body that matched its Upload-Checksum, held in a spool file until tus writes it. */
-export type VerifiedBody = { readonly length: number; open(): Promise<Readable> };
-
-const verifiedBodies = new WeakMap<object, VerifiedBody>();
-
-/** The verified body of a request that carried Upload-Checksum, if it had one. */
-export function verifiedBodyOf(req: object): VerifiedBody | undefined {
-  return verifiedBodies.get(req);
-}
+type VerifiedBody = NonNullable<RequestContext['verifiedBody']>;
 
 type ChecksumParts = {
   storage: UploadStorage;
@@ -68,7 +60,7 @@ export function checksumVerification({
 
     function onVerified(verified: VerifiedBody | undefined): void {
       if (!verified) return;
-      verifiedBodies.set(req, verified);
+      contextOf(req).verifiedBody = verified;
       next();
     }
     function onFailure(error: unknown): void {

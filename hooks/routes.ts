@@ -77,7 +77,7 @@ export function preTerminate({ hooks, storage }: HookRouteParts): RequestHandler
     storage.datastore
       .getUpload(id)
       .then(async (upload) => {
-        terminating.set(req, upload);
+        contextOf(req).terminating = upload;
         await hooks.preTerminate(req, await hooks.fileInfoOf(upload));
         next();
       })
@@ -89,34 +89,19 @@ export function preTerminate({ hooks, storage }: HookRouteParts): RequestHandler
   };
 }
 
-const terminating = new WeakMap<object, Upload>();
-
-/** The upload a DELETE is terminating, as it was before (for post-terminate). */
-export function terminatingUpload(req: object): Upload | undefined {
-  return terminating.get(req);
-}
-
-/** What post-receive decided for a request: a signal that stops its body, and the answer. */
-type Stop = { controller: AbortController; response?: HookHttpResponse };
-const stops = new WeakMap<object, Stop>();
-
-/** Aborted when a post-receive hook stops the upload this request is writing. */
-export function stopSignalOf(req: object): AbortSignal | undefined {
-  return stops.get(req)?.controller.signal;
-}
-
 /** Progress is told at most once per second per upload (tusd's progress interval). */
 const PROGRESS_MS = 1000;
-const lastProgress = new Map<string, number>();
 
-function mayTell(id: string, now: number): boolean {
-  const last = lastProgress.get(id);
+/** Whether an upload's progress may be told now; `told` is when each upload was last told. */
+function mayTell(told: Map<string, number>, id: string, now: number): boolean {
+  const last = told.get(id);
   if (last !== undefined && now - last < PROGRESS_MS) return false;
-  lastProgress.set(id, now);
+  told.delete(id);
+  told.set(id, now);
   // Forget uploads not heard of for a while (insertion order is oldest first).
-  for (const [key, at] of lastProgress) {
+  for (const [key, at] of told) {
     if (now - at < 60_000) break;
-    lastProgress.delete(key);
+    told.delete(key);
   }
   return true;
 }
@@ -127,20 +112,21 @@ function mayTell(id: string, now: number): boolean {
  * and the client gets the hook's answer (see stoppedUpload).
  */
 export function postReceive({ hooks, storage, logger }: HookRouteParts): RequestHandler {
+  const lastTold = new Map<string, number>();
   return (req: Request, res: Response, next: NextFunction) => {
     if (req.method !== 'PATCH' || !hooks.has('post-receive')) return next();
     const id = String(req.params.id);
     const start = Number(req.get('upload-offset'));
     if (!Number.isSafeInteger(start)) return next();
-    const stop: Stop = { controller: new AbortController() };
-    stops.set(req, stop);
+    const facts = contextOf(req);
+    const stop = { controller: new AbortController() } as NonNullable<typeof facts.hookStop>;
+    facts.hookStop = stop;
     let told = 0;
     let record: Promise<Upload | undefined> | undefined;
     // Counted where the body is read (a 'data' listener here would start the body flowing).
-    const facts = contextOf(req);
     const tell = () => {
       const received = facts.bodyBytes ?? 0;
-      if (received === told || stop.response || !mayTell(id, Date.now())) return;
+      if (received === told || stop.response || !mayTell(lastTold, id, Date.now())) return;
       told = received;
       const offset = start + received;
       record ??= storage.recordOf(id).catch(() => undefined);
@@ -170,7 +156,7 @@ export function postReceive({ hooks, storage, logger }: HookRouteParts): Request
  */
 export function stoppedUpload({ remove, storage, lifecycle, logger }: HookRouteParts) {
   return async (req: Request, res: Response): Promise<boolean> => {
-    const response = stops.get(req)?.response;
+    const response = contextOf(req).hookStop?.response;
     if (!response) return false;
     const id = String(req.params.id);
     const upload = await storage.datastore.getUpload(id).catch(() => undefined);

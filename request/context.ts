@@ -1,7 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { MetadataValue } from '@tus/s3-store';
+import type { Upload } from '@tus/utils';
 
 /**
  * Everything the server knows about one request, created once at the edge (server/app.ts) and
@@ -46,6 +48,15 @@ export type RequestContext = {
   hookHeaders?: Record<string, string>;
   /** Body bytes read from the client so far (post-receive tells them). */
   bodyBytes?: number;
+  /** A body that matched its Upload-Checksum, spooled until tus writes it (checksum/). */
+  verifiedBody?: { readonly length: number; open(): Promise<Readable> };
+  /** The upload a DELETE terminates, as it was before (post-terminate tells it). */
+  terminating?: Upload;
+  /** Aborted when a post-receive hook stops the upload; its answer is then the hook's. */
+  hookStop?: {
+    readonly controller: AbortController;
+    response?: { StatusCode: number; Body: string; Header: Record<string, string> };
+  };
 
   // What storage learns while serving it.
   /** Content-Length of the request body, when the client declared one. */

@@ -11,7 +11,6 @@ import express, {
 import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { publicMetadataHeader } from '../auth/context.ts';
-import { verifiedBodyOf } from '../checksum/routes.ts';
 import { CHECKSUM_ALGORITHMS } from '../checksum/uploadChecksum.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
@@ -66,7 +65,6 @@ export type AppParts = {
     postReceive: RequestHandler;
     /** Answers a request whose upload post-receive stopped; false when it was not stopped. */
     stopped(req: Request, res: Response): Promise<boolean>;
-    stopSignalOf(req: Request): AbortSignal | undefined;
   };
 };
 
@@ -260,18 +258,18 @@ export function createApp({
     if (await hooks?.stopped(req, res)) return;
     const request = new NodeRequest({ req, res });
     // A body with Upload-Checksum was read and verified already: tus reads it from its spool.
-    const verified = verifiedBodyOf(req);
+    const context = contextOf(req);
+    const verified = context.verifiedBody;
     if (req.method === 'PATCH' || req.method === 'POST') {
       const body = verified
         ? (Readable.toWeb(await verified.open()) as ReadableStream<Uint8Array>)
-        : bodyStreamOf(req, hooks?.stopSignalOf(req));
+        : bodyStreamOf(req, context.hookStop?.controller.signal);
       Object.defineProperty(request, 'body', { value: body });
     }
     // Storage learns the body's declared length, so it can stream parts without spooling them.
     const length = verified ? verified.length : declaredLength(req.get('content-length'));
     const writes = req.method === 'PATCH' || (req.method === 'POST' && Boolean(length));
     if (writes) metrics?.uploading(1);
-    const context = contextOf(req);
     context.bodyLength = length;
     // tus writes a creation's body only when it says it is one (creation-with-upload).
     context.creationWithoutBody =

@@ -28,21 +28,14 @@ import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
 import { HttpHookSender } from '../hooks/http/HttpHookSender.ts';
 import { createHooks } from '../hooks/index.ts';
 import { UploadLifecycle } from '../hooks/lifecycle.ts';
-import {
-  postReceive,
-  preCreate,
-  preTerminate,
-  stoppedUpload,
-  stopSignalOf,
-  terminatingUpload,
-} from '../hooks/routes.ts';
+import { postReceive, preCreate, preTerminate, stoppedUpload } from '../hooks/routes.ts';
 import { UploadHooks } from '../hooks/UploadHooks.ts';
 import { HOOK_TYPES } from '../hooks/wire.ts';
 import { DrainableLocker } from '../lockers/DrainableLocker.ts';
 import { RedisLocker } from '../lockers/RedisLocker.ts';
 import { listenForMetrics, type MetricsExposure, metricsRoute } from '../metrics/exposure.ts';
 import { Metrics, S3_OPERATIONS } from '../metrics/Metrics.ts';
-import { contextOf, nodeRequestOf } from '../request/context.ts';
+import { contextOf } from '../request/context.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -233,7 +226,7 @@ export function compose(config: Config, logger: Logger): Composition {
     lifecycle.finished(req, upload),
   );
   tus.on(EVENTS.POST_TERMINATE, (req: object, _res: unknown, id: string) => {
-    const upload = terminatingUpload(nodeRequestOf(req));
+    const upload = contextOf(req).terminating;
     lifecycle.terminated(req, upload ?? new Upload({ id, offset: 0 }));
   });
 
@@ -308,7 +301,6 @@ export function compose(config: Config, logger: Logger): Composition {
       preTerminate: preTerminate(hookParts),
       postReceive: postReceive(hookParts),
       stopped: stoppedUpload(hookParts),
-      stopSignalOf,
     },
   });
   let sweep: ExpirySweep | undefined;

@@ -38,7 +38,7 @@ afterAll(async () => {
 /** Runs `request` and counts what it cost, once every command it caused has been delivered. */
 async function costOf(
   request: () => Promise<string>,
-): Promise<Cost & { id: string; commands: string[] }> {
+): Promise<Cost & { id: string; commands: string[]; s3Requests: string[] }> {
   await monitor.settle();
   monitor.reset();
   const s3Before = s3.requests.length;
