@@ -1,6 +1,7 @@
 import type { Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import { isNotFoundError } from '../errors/answer.ts';
 import { ERRORS, type ErrorEntry, outageOf, sendTusError } from '../errors/catalogue.ts';
 import { contextOf, type RequestContext } from '../request/context.ts';
 import { Spool } from '../storage/spool.ts';
@@ -85,8 +86,8 @@ export function checksumVerification({
     // The upload as tus sees it (its offset included).
     const upload = await storage.datastore
       .getUpload(String(req.params.id))
-      .catch((error: { status_code?: number }) => {
-        if (error.status_code === 404) return undefined;
+      .catch((error: unknown) => {
+        if (isNotFoundError(error)) return undefined;
         throw error;
       });
     if (!upload) return ERRORS.FILE_NOT_FOUND;

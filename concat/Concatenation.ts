@@ -1,8 +1,9 @@
 import { type Lock, type Locker, Uid, Upload } from '@tus/utils';
 import type { Logger } from 'pino';
-import { OWNER_KEY } from '../auth/context.ts';
-import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import { HttpError, isNotFoundError } from '../errors/answer.ts';
+import { ERRORS } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
+import { OWNER_KEY } from '../request/metadata.ts';
 import type { ContentSource, UploadStorage } from '../storage/types.ts';
 import { concatOf, storedConcat } from './header.ts';
 
@@ -41,13 +42,6 @@ export type ConcatenationParts = {
   logger: Logger;
 };
 
-/** A request of the concatenation that cannot go on: its answer. */
-export class ConcatRefused extends Error {
-  constructor(readonly entry: ErrorEntry) {
-    super(entry.body.trimEnd());
-  }
-}
-
 /**
  * The final upload of the concatenation extension: a new upload whose bytes are those of its
  * partial uploads, in the order named, made inside storage (S3 copies parts itself). The
@@ -76,8 +70,7 @@ export class Concatenation {
       const sources = await this.sourcesOf(ids, contextOf(req).owner);
       upload.size = sources.reduce((sum, { size }) => sum + size, 0);
       const { maxSize } = this.parts;
-      if (maxSize > 0 && upload.size > maxSize)
-        throw new ConcatRefused(ERRORS.ERR_MAX_SIZE_EXCEEDED);
+      if (maxSize > 0 && upload.size > maxSize) throw HttpError.of(ERRORS.ERR_MAX_SIZE_EXCEEDED);
       await this.parts.preCreate?.(req, upload);
       const chosen = contextOf(req).hookChanges?.id;
       if (chosen) upload.id = chosen;
@@ -134,20 +127,20 @@ export class Concatenation {
     const { storage } = this.parts;
     const sources: ContentSource[] = [];
     for (const id of ids) {
-      const record = await storage.recordOf(id).catch((error: { status_code?: number }) => {
-        if (error.status_code === 404) return undefined;
+      const record = await storage.recordOf(id).catch((error: unknown) => {
+        if (isNotFoundError(error)) return undefined;
         throw error;
       });
       // Another owner's upload does not exist for this one, as everywhere else.
       if (!record || record.metadata?.[OWNER_KEY] !== owner) {
-        throw new ConcatRefused(ERRORS.CONCAT_PARTIAL_UNKNOWN);
+        throw HttpError.of(ERRORS.CONCAT_PARTIAL_UNKNOWN);
       }
       if (concatOf(record.metadata)?.kind !== 'partial') {
-        throw new ConcatRefused(ERRORS.CONCAT_NOT_PARTIAL);
+        throw HttpError.of(ERRORS.CONCAT_NOT_PARTIAL);
       }
       const content = await storage.stat(id);
       if (!content || content.size !== record.size) {
-        throw new ConcatRefused(ERRORS.CONCAT_PARTIAL_UNFINISHED);
+        throw HttpError.of(ERRORS.CONCAT_PARTIAL_UNFINISHED);
       }
       sources.push({ key: content.key, size: content.size });
     }

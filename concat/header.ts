@@ -1,5 +1,5 @@
-import { CONCAT_KEY } from '../auth/context.ts';
 import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
+import { CONCAT_KEY } from '../request/metadata.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 
 /** What an Upload-Concat header asks for: a partial upload, or a final one made of partials. */

@@ -1,18 +1,11 @@
 import { Metadata, ERRORS as TUS_ERRORS, TUS_RESUMABLE, type Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import {
-  ERRORS,
-  type ErrorEntry,
-  outageOf,
-  sendJsonError,
-  sendTusError,
-} from '../errors/catalogue.ts';
-import { sendHookResponse } from '../hooks/routes.ts';
-import { HookRefusal } from '../hooks/UploadHooks.ts';
+import { answerError } from '../errors/answer.ts';
+import { ERRORS, sendTusError } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
 import type { UploadStorage } from '../storage/types.ts';
-import { type Concatenation, ConcatRefused } from './Concatenation.ts';
+import type { Concatenation } from './Concatenation.ts';
 import { concatOf, parseUploadConcat, uploadConcatHeader } from './header.ts';
 
 /** Makes the absolute URL of a path from the request's headers (the server's URL builder). */
@@ -24,18 +17,6 @@ type ConcatRouteParts = {
   logger: Logger;
   urlFor: UrlBuilder;
 };
-
-/** What a failed final creation answers: its own entry, a hook's rejection, or an outage. */
-function failureOf(error: unknown): ErrorEntry | undefined {
-  if (error instanceof ConcatRefused) return error.entry;
-  // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
-  if (error === TUS_ERRORS.ERR_LOCK_TIMEOUT) return ERRORS.UPLOAD_LOCKED;
-  const outage = outageOf(error);
-  if (outage) return outage;
-  const entry = error as Partial<ErrorEntry>;
-  if (typeof entry.status_code === 'number' && entry.status_code < 500) return entry as ErrorEntry;
-  return undefined;
-}
 
 /**
  * POST /files with Upload-Concat (tus concatenation). `partial` is a normal creation, marked
@@ -82,13 +63,13 @@ export function concatCreation({
           })
           .send(answer.body ?? '');
       },
-      (error: unknown) => {
-        if (error instanceof HookRefusal) return sendHookResponse(res, error.response);
-        const entry = failureOf(error);
-        if (entry && entry.status_code < 500) return sendTusError(res, entry);
-        logger.error({ err: error }, entry?.body.trimEnd() ?? 'concatenation failed');
-        sendJsonError(res, entry ?? ERRORS.INTERNAL_ERROR, { 'Tus-Resumable': TUS_RESUMABLE });
-      },
+      (error: unknown) =>
+        answerError(res, error, 'tus', (err, entry) =>
+          logger.error(
+            { err },
+            entry === ERRORS.INTERNAL_ERROR ? 'concatenation failed' : entry.body.trimEnd(),
+          ),
+        ),
     );
   };
 }

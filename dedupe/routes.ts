@@ -1,9 +1,10 @@
 import { Metadata, TUS_RESUMABLE, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { stampMetadata } from '../auth/context.ts';
+import { isNotFoundError } from '../errors/answer.ts';
 import { ERRORS, type ErrorEntry, outageOf, sendJsonError } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
+import { stampMetadata } from '../request/metadata.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { checkUploadMetadata } from './claims.ts';
 
@@ -192,7 +193,7 @@ export function dedupeProof({
         .set({ ...TUS_HEADERS, 'Upload-Offset': String(size) })
         .end();
     } catch (error) {
-      if ((error as { status_code?: number }).status_code === 404) {
+      if (isNotFoundError(error)) {
         return fail(res, ERRORS.NOT_FOUND);
       }
       const outage = outageOf(error);

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { Upload } from '@tus/utils';
 import type { Logger } from 'pino';
-import { isReservedKey, OWNER_KEY, stampMetadata } from '../auth/context.ts';
 import { concatOf } from '../concat/header.ts';
+import { HttpError, isNotFoundError } from '../errors/answer.ts';
 import { contextOf, nodeRequestOf } from '../request/context.ts';
+import { isReservedKey, OWNER_KEY, stampMetadata } from '../request/metadata.ts';
 import { ServiceUnavailable, type UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { HookDeliveryError, type HttpHookSender } from './http/HttpHookSender.ts';
@@ -21,11 +22,9 @@ import {
   UPLOAD_STOPPED,
 } from './wire.ts';
 
-/** What a hook decided against the request: the answer the client gets (tusd's, merged). */
-export class HookRefusal extends Error {
-  constructor(readonly response: HookHttpResponse) {
-    super(response.Body.trimEnd());
-  }
+/** What a hook decided against the request, as the error that answers it (tusd's, merged). */
+function refusal(response: HookHttpResponse): HttpError {
+  return new HttpError(response.StatusCode, response.Body, response.Header);
 }
 
 /** Counts of hook deliveries, by type (the metrics). */
@@ -132,7 +131,7 @@ export class UploadHooks {
   }
 
   /**
-   * pre-create: before anything is stored. A refusal (RejectUpload) throws HookRefusal with
+   * pre-create: before anything is stored. A refusal (RejectUpload) throws an HttpError with
    * tusd's 400 merged with the hook's HTTPResponse; ChangeFileInfo may give the upload another
    * id and other client metadata. Returns the changes and the headers to add to the answer.
    */
@@ -146,31 +145,26 @@ export class UploadHooks {
     info.ID = '';
     const answer = await this.invoke('pre-create', req, info);
     if (answer.RejectUpload) {
-      throw new HookRefusal(mergeResponses(UPLOAD_REJECTED, answer.HTTPResponse));
+      throw refusal(mergeResponses(UPLOAD_REJECTED, answer.HTTPResponse));
     }
     const changes: CreationChanges = {};
     const { ID, MetaData } = answer.ChangeFileInfo;
     if (ID) {
       if (!UPLOAD_ID.test(ID) || RESERVED_IDS.has(ID)) {
-        throw new HookRefusal({
-          StatusCode: 500,
-          Body: 'the pre-create hook chose an upload id that is not 1 to 128 letters, digits, - or _\n',
-          Header: {},
-        });
+        throw new HttpError(
+          500,
+          'the pre-create hook chose an upload id that is not 1 to 128 letters, digits, - or _\n',
+        );
       }
       const taken = await this.parts.storage.recordOf(ID).then(
         () => true,
-        (error: { status_code?: number }) => {
-          if (error.status_code === 404) return false;
+        (error: unknown) => {
+          if (isNotFoundError(error)) return false;
           throw error;
         },
       );
       if (taken) {
-        throw new HookRefusal({
-          StatusCode: 500,
-          Body: 'the pre-create hook chose an upload id that is taken\n',
-          Header: {},
-        });
+        throw new HttpError(500, 'the pre-create hook chose an upload id that is taken\n');
       }
       changes.id = ID;
     }
@@ -191,7 +185,7 @@ export class UploadHooks {
     if (!this.has('pre-terminate')) return;
     const answer = await this.invoke('pre-terminate', req, info);
     if (answer.RejectTermination) {
-      throw new HookRefusal(mergeResponses(TERMINATION_REJECTED, answer.HTTPResponse));
+      throw refusal(mergeResponses(TERMINATION_REJECTED, answer.HTTPResponse));
     }
   }
 

@@ -1,11 +1,12 @@
 import { Metadata, TUS_RESUMABLE, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { outageOf, sendJsonError } from '../errors/catalogue.ts';
+import { answerError, HttpError, isNotFoundError } from '../errors/answer.ts';
+import { outageOf } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { UploadLifecycle } from './lifecycle.ts';
-import { HookRefusal, type UploadHooks } from './UploadHooks.ts';
+import type { UploadHooks } from './UploadHooks.ts';
 import type { HookHttpResponse } from './wire.ts';
 
 type HookRouteParts = {
@@ -18,7 +19,7 @@ type HookRouteParts = {
 };
 
 /** Sends what a hook decided (tusd's HTTPResponse), as tus answers: with Tus-Resumable. */
-export function sendHookResponse(res: Response, response: HookHttpResponse): void {
+function sendHookResponse(res: Response, response: HookHttpResponse): void {
   res
     .status(response.StatusCode || 200)
     .set({ ...response.Header, 'Tus-Resumable': TUS_RESUMABLE })
@@ -27,9 +28,7 @@ export function sendHookResponse(res: Response, response: HookHttpResponse): voi
 
 /** A hook refused (its answer), or its receiver is away (503); anything else goes on. */
 function answerFailure(res: Response, next: NextFunction, error: unknown): void {
-  const outage = outageOf(error);
-  if (error instanceof HookRefusal) sendHookResponse(res, error.response);
-  else if (outage) sendJsonError(res, outage, { 'Tus-Resumable': TUS_RESUMABLE });
+  if (error instanceof HttpError || outageOf(error)) answerError(res, error, 'tus');
   else next(error);
 }
 
@@ -81,9 +80,9 @@ export function preTerminate({ hooks, storage }: HookRouteParts): RequestHandler
         await hooks.preTerminate(req, await hooks.fileInfoOf(upload));
         next();
       })
-      .catch((error: { status_code?: number }) => {
+      .catch((error: unknown) => {
         // A missing upload is tus's to answer (404).
-        if (error.status_code === 404) return next();
+        if (isNotFoundError(error)) return next();
         answerFailure(res, next, error);
       });
   };

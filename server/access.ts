@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { OWNER_KEY } from '../auth/context.ts';
 import type { LinkSigner } from '../auth/links.ts';
 import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
+import { isNotFoundError } from '../errors/answer.ts';
 import {
   ERRORS,
   type ErrorEntry,
@@ -11,6 +11,7 @@ import {
   sendTusError,
 } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
+import { OWNER_KEY } from '../request/metadata.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { isPreflight } from './methodOverride.ts';
@@ -92,7 +93,7 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
     } catch (error) {
       // Missing answers here too, from the same line as another owner's upload: byte for byte
       // the same status, headers and body, so a stranger cannot tell the two apart.
-      if ((error as { status_code?: number }).status_code === 404) return notFound(req, res);
+      if (isNotFoundError(error)) return notFound(req, res);
       const outage = outageOf(error);
       if (!outage) return next(error);
       logger.error({ err: error, uploadId: id }, outage.body.trimEnd());

@@ -10,11 +10,11 @@ import express, {
 } from 'express';
 import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { publicMetadataHeader } from '../auth/context.ts';
 import { CHECKSUM_ALGORITHMS } from '../checksum/uploadChecksum.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
 import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
 import { beginRequest, contextOf, declaredLength } from '../request/context.ts';
+import { publicMetadataHeader } from '../request/metadata.ts';
 import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import { decideMethod, refuseBadOverride } from './methodOverride.ts';

@@ -4,7 +4,6 @@ import {
   EVENTS,
   IoRedisKvStore,
   MemoryLocker,
-  ERRORS as TUS_ERRORS,
   Server as TusServer,
   Uid,
   Upload,
@@ -24,9 +23,9 @@ import { MemoryProofBudget, RedisProofBudget } from '../dedupe/proofBudget.ts';
 import { ProofFloor } from '../dedupe/proofTiming.ts';
 import { dedupeCreation, dedupeLinkedPatch, dedupeProof } from '../dedupe/routes.ts';
 import { DownloadHandler } from '../download/DownloadHandler.ts';
+import { entryOf } from '../errors/answer.ts';
 import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
 import { HttpHookSender } from '../hooks/http/HttpHookSender.ts';
-import { createHooks } from '../hooks/index.ts';
 import { UploadLifecycle } from '../hooks/lifecycle.ts';
 import { postReceive, preCreate, preTerminate, stoppedUpload } from '../hooks/routes.ts';
 import { UploadHooks } from '../hooks/UploadHooks.ts';
@@ -45,6 +44,7 @@ import { createApp } from './app.ts';
 import type { Config } from './config.ts';
 import { ALLOWED_REQUEST_HEADERS, corsPolicy } from './cors.ts';
 import { type ExpirySweep, redisLeadership, soleInstance, startExpirySweep } from './expiry.ts';
+import { createHooks } from './lifecycleCallbacks.ts';
 import { createLinkRoute } from './links.ts';
 import type { Logger } from './logger.ts';
 import { openUploadLimit } from './openUploads.ts';
@@ -207,14 +207,14 @@ export function compose(config: Config, logger: Logger): Composition {
     ...hooks,
     onResponseError(req, error) {
       const uploadId = uploadIdIn(req.url);
-      // The in-process locker's timeout is a 500 in @tus/server; it is a retryable 423 here.
-      if (error === TUS_ERRORS.ERR_LOCK_TIMEOUT) return ERRORS.UPLOAD_LOCKED;
+      const known = entryOf(error);
+      if (known === ERRORS.UPLOAD_LOCKED) return known;
       const outage = outageOf(error);
       if (outage) logger.error({ err: error, uploadId }, outage.body.trimEnd());
       else if (!('status_code' in error))
         logger.error({ err: error, uploadId }, 'tus request failed');
       // What went wrong stays in the log: the client learns only that it was not its fault.
-      const entry = outage ?? ('status_code' in error ? error : ERRORS.INTERNAL_ERROR);
+      const entry = known ?? ('status_code' in error ? error : ERRORS.INTERNAL_ERROR);
       if (entry.status_code < 500) return undefined;
       // Server-side failures answer in JSON, like every other route's errors.
       return { status_code: entry.status_code, body: JSON.stringify(jsonError(entry)) };

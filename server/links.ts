@@ -2,6 +2,7 @@ import type { Upload } from '@tus/utils';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { type LinkSigner, MAX_LINK_SECONDS } from '../auth/links.ts';
+import { isNotFoundError } from '../errors/answer.ts';
 import { ERRORS, outageOf, sendJsonError } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { createUrlBuilder } from './publicUrl.ts';
@@ -44,7 +45,7 @@ export function createLinkRoute(parts: {
     try {
       upload = await storage.datastore.getUpload(id);
     } catch (error) {
-      if ((error as { status_code?: number }).status_code === 404) {
+      if (isNotFoundError(error)) {
         return sendJsonError(res, ERRORS.NOT_FOUND);
       }
       const outage = outageOf(error);

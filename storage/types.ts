@@ -154,7 +154,7 @@ export function linkedOwner(record: Upload | undefined, id: string): string | un
 
 /**
  * Where an upload's record keeps the time it finished (ISO 8601, milliseconds). A `tus-` key:
- * clients can neither set nor read it (auth/context), hooks do not see it.
+ * clients can neither set nor read it (request/metadata.ts), hooks do not see it.
  */
 export const FINISHED_KEY = 'tus-finished';
 

@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { SignJWT } from 'jose';
-import { publicMetadataHeader, stampMetadata } from '../../auth/context.ts';
 import { LinkSigner, MAX_LINK_SECONDS } from '../../auth/links.ts';
 import { AuthFailure, createTokenVerifier } from '../../auth/tokens.ts';
 import {
@@ -14,6 +13,7 @@ import {
   parseChallenge,
 } from '../../dedupe/proof.ts';
 import { contextOf } from '../../request/context.ts';
+import { publicMetadataHeader, stampMetadata } from '../../request/metadata.ts';
 
 const SECRET = 'unit-secret-0123456789-abcdefghijklmn';
 const sign = (claims: object, alg = 'HS256', secret = SECRET) =>

@@ -1,4 +1,4 @@
-import { contextOf } from '../request/context.ts';
+import { contextOf } from './context.ts';
 
 /** Metadata keys the server keeps with an upload for itself; never taken from, or shown to, clients. */
 export const OWNER_KEY = 'tus-owner';

@@ -1,9 +1,9 @@
 import type { Upload } from '@tus/utils';
-import { stampMetadata } from '../auth/context.ts';
 import { concatOf } from '../concat/header.ts';
 import { checkUploadMetadata } from '../dedupe/claims.ts';
 import type { Dedupe } from '../dedupe/Dedupe.ts';
-import type { UploadHooks } from './UploadHooks.ts';
+import type { UploadHooks } from '../hooks/UploadHooks.ts';
+import { stampMetadata } from '../request/metadata.ts';
 
 /** What onUploadFinish may put into the finishing answer (a pre-finish hook's HTTPResponse). */
 type FinishAnswer = { status_code?: number; body?: string; headers?: Record<string, string> };
@@ -11,7 +11,7 @@ type FinishAnswer = { status_code?: number; body?: string; headers?: Record<stri
 /**
  * The tus lifecycle callbacks, composed once and handed to the tus server (and to the
  * concatenation, whose final uploads tus does not create). `req` is tus's web Request or the
- * Node request; only its facts are read (auth/context).
+ * Node request; only its context is read (request/context.ts).
  */
 export function createHooks(dedupe?: Dedupe, hooks?: UploadHooks) {
   return {
