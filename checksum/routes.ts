@@ -1,8 +1,8 @@
 import type { Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { isNotFoundError } from '../errors/answer.ts';
-import { ERRORS, type ErrorEntry, outageOf, sendTusError } from '../errors/catalogue.ts';
+import { answerError, isNotFoundError } from '../errors/answer.ts';
+import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
 import { contextOf, type RequestContext } from '../request/context.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -66,9 +66,10 @@ export function checksumVerification({
     }
     function onFailure(error: unknown): void {
       if (res.headersSent || res.destroyed) return;
-      const outage = outageOf(error);
-      logger.error({ err: error, uploadId: req.params.id }, 'checksum: spooling the body failed');
-      sendTusError(res, outage ?? ERRORS.INTERNAL_ERROR);
+      answerError(req, res, error, {
+        failed: (err) =>
+          logger.error({ err, uploadId: req.params.id }, 'checksum: spooling the body failed'),
+      });
     }
   };
 

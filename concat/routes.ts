@@ -64,12 +64,10 @@ export function concatCreation({
           .send(answer.body ?? '');
       },
       (error: unknown) =>
-        answerError(res, error, 'tus', (err, entry) =>
-          logger.error(
-            { err },
-            entry === ERRORS.INTERNAL_ERROR ? 'concatenation failed' : entry.body.trimEnd(),
-          ),
-        ),
+        answerError(req, res, error, {
+          failed: (err, outage) =>
+            logger.error({ err }, outage?.body.trimEnd() ?? 'concatenation failed'),
+        }),
     );
   };
 }

@@ -1,7 +1,7 @@
 import { Metadata, TUS_RESUMABLE, Uid, Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { isNotFoundError } from '../errors/answer.ts';
+import { answerError } from '../errors/answer.ts';
 import { ERRORS, type ErrorEntry, outageOf, sendJsonError } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
 import { stampMetadata } from '../request/metadata.ts';
@@ -49,16 +49,17 @@ function orTus(
       },
       (error: Error) => {
         if (res.headersSent) return;
-        const outage = outageOf(error);
-        if (!outage) {
+        if (!outageOf(error)) {
           logger.warn(
             { err: { message: error.message } },
             'dedupe: falling back to a normal upload',
           );
           return next();
         }
-        logger.error({ err: error, uploadId: req.params.id }, outage.body.trimEnd());
-        sendJsonError(res, outage, TUS_HEADERS);
+        answerError(req, res, error, {
+          failed: (err, outage) =>
+            logger.error({ err, uploadId: req.params.id }, outage?.body.trimEnd()),
+        });
       },
     );
   };
@@ -193,12 +194,11 @@ export function dedupeProof({
         .set({ ...TUS_HEADERS, 'Upload-Offset': String(size) })
         .end();
     } catch (error) {
-      if (isNotFoundError(error)) {
-        return fail(res, ERRORS.NOT_FOUND);
-      }
-      const outage = outageOf(error);
-      logger.error({ err: error, uploadId: id }, outage?.body.trimEnd() ?? 'dedupe: proof failed');
-      fail(res, outage ?? ERRORS.INTERNAL_ERROR);
+      answerError(req, res, error, {
+        headers: TUS_HEADERS,
+        failed: (err, outage) =>
+          logger.error({ err, uploadId: id }, outage?.body.trimEnd() ?? 'dedupe: proof failed'),
+      });
     }
   };
 }

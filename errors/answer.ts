@@ -1,4 +1,5 @@
 import { ERRORS as TUS_ERRORS, TUS_RESUMABLE } from '@tus/utils';
+import { contextOf } from '../request/context.ts';
 import { ERRORS, type ErrorEntry, outageOf, sendJsonError, sendTusError } from './catalogue.ts';
 
 /**
@@ -43,9 +44,6 @@ export function entryOf(error: unknown): ErrorEntry | undefined {
   return undefined;
 }
 
-/** Where a route's answers go: tus routes answer in tus's text, the others in JSON. */
-export type AnswerFormat = 'tus' | 'json';
-
 type AnswerResponse = {
   readonly headersSent: boolean;
   destroy(): unknown;
@@ -58,33 +56,42 @@ type AnswerResponse = {
 /**
  * The one exit for an error of the server's own routes. An HttpError is sent with its own
  * status and headers (on tus routes as its text, with Tus-Resumable); any other refusal as tus
- * text or JSON, decided by the route; server-side failures (5xx) as JSON on every route. `failed` is told of what is not the client's doing
- * (outages and unknown errors), so it reaches the log; the client learns only the entry.
+ * text or JSON as the route answers (the request context's `answers`, decided at the edge;
+ * a JSON route's missing upload is its plain `not found`); server-side failures (5xx) as JSON
+ * on every route. `failed` is told of what is not the client's doing (an outage, or an error
+ * of the server's), so it reaches the log; the client learns only the entry. `headers` go on
+ * the answer (a JSON route of the tus API sends Tus-Resumable too).
  */
 export function answerError(
+  req: object,
   res: AnswerResponse,
   error: unknown,
-  format: AnswerFormat,
-  failed?: (error: unknown, entry: ErrorEntry) => void,
+  options: {
+    headers?: Record<string, string>;
+    failed?: (error: unknown, outage: ErrorEntry | undefined) => void;
+  } = {},
 ): void {
+  const format = contextOf(req).answers;
   const entry = entryOf(error);
-  if (!entry || entry.status_code >= 500) failed?.(error, entry ?? ERRORS.INTERNAL_ERROR);
+  if (!entry || entry.status_code >= 500) options.failed?.(error, outageOf(error));
   // A failure after the answer started: the client sees the connection end, not a mixed answer.
   if (res.headersSent) return void res.destroy();
-  const tus: Record<string, string> = format === 'tus' ? { 'Tus-Resumable': TUS_RESUMABLE } : {};
+  const headers = { ...options.headers };
+  if (format === 'tus') headers['Tus-Resumable'] = TUS_RESUMABLE;
   if (error instanceof HttpError && format === 'tus') {
     // Its own headers win (a hook's answer may be JSON), but not over Tus-Resumable.
     res
       .status(error.status_code || 200)
-      .set({ 'Content-Type': 'text/plain; charset=utf-8', ...error.headers, ...tus })
+      .set({ 'Content-Type': 'text/plain; charset=utf-8', ...error.headers, ...headers })
       .send(error.body);
     return;
   }
   if (error instanceof HttpError) {
-    sendJsonError(res, error, { ...error.headers });
+    sendJsonError(res, error, { ...error.headers, ...headers });
     return;
   }
-  const answer = entry ?? ERRORS.INTERNAL_ERROR;
-  if (format === 'tus' && answer.status_code < 500) sendTusError(res, answer);
-  else sendJsonError(res, answer, tus);
+  let answer = entry ?? ERRORS.INTERNAL_ERROR;
+  if (format === 'json' && isNotFoundError(error)) answer = ERRORS.NOT_FOUND;
+  if (format === 'tus' && answer.status_code < 500) sendTusError(res, answer, headers);
+  else sendJsonError(res, answer, headers);
 }

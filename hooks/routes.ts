@@ -27,8 +27,8 @@ function sendHookResponse(res: Response, response: HookHttpResponse): void {
 }
 
 /** A hook refused (its answer), or its receiver is away (503); anything else goes on. */
-function answerFailure(res: Response, next: NextFunction, error: unknown): void {
-  if (error instanceof HttpError || outageOf(error)) answerError(res, error, 'tus');
+function answerFailure(req: Request, res: Response, next: NextFunction, error: unknown): void {
+  if (error instanceof HttpError || outageOf(error)) answerError(req, res, error);
   else next(error);
 }
 
@@ -59,7 +59,7 @@ export function preCreate({ hooks }: HookRouteParts): RequestHandler {
     });
     hooks.preCreate(req, upload).then(
       () => next(),
-      (error: unknown) => answerFailure(res, next, error),
+      (error: unknown) => answerFailure(req, res, next, error),
     );
   };
 }
@@ -83,7 +83,7 @@ export function preTerminate({ hooks, storage }: HookRouteParts): RequestHandler
       .catch((error: unknown) => {
         // A missing upload is tus's to answer (404).
         if (isNotFoundError(error)) return next();
-        answerFailure(res, next, error);
+        answerFailure(req, res, next, error);
       });
   };
 }

@@ -29,6 +29,11 @@ export type RequestContext = {
   methodOverridden?: boolean;
   /** An X-HTTP-Method-Override the edge refused: answered once the request is authenticated. */
   methodRefusal?: { readonly status_code: number; readonly body: string };
+  /**
+   * How the route answers errors, decided at the edge: tus's text on tus routes, JSON on the
+   * others (downloads, links, proofs, health). Every refusal of the request follows it.
+   */
+  answers: 'tus' | 'json';
   /** The id of the upload this request created (a creation's path names none). */
   createdId?: string;
   /**
@@ -87,7 +92,13 @@ export function nodeRequestOf(req: object): object {
 const REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 
 function newContext(requestId: string): RequestContext {
-  return { requestId, offsets: new Map(), lockLost: new AbortController(), records: new Map() };
+  return {
+    requestId,
+    answers: 'json',
+    offsets: new Map(),
+    lockLost: new AbortController(),
+    records: new Map(),
+  };
 }
 
 const contexts = new WeakMap<object, RequestContext>();

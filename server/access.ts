@@ -25,13 +25,10 @@ type AccessParts = {
   logger: Logger;
 };
 
-/** Answers an error the way the route that would have answered does: tus text, or JSON. */
+/** Answers an error the way the request's route answers (decided at the edge): tus text, or JSON. */
 function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): void {
-  if (isDownloadRequest(req) || req.path.endsWith('/links') || req.path.endsWith('/proof')) {
-    sendJsonError(res, entry, headers);
-    return;
-  }
-  sendTusError(res, entry, headers);
+  if (contextOf(req).answers === 'json') sendJsonError(res, entry, headers);
+  else sendTusError(res, entry, headers);
 }
 
 /** The one answer for an upload that is missing or another owner's (auth on). */

@@ -19,7 +19,7 @@ import { preflight } from './cors.ts';
 import type { Logger } from './logger.ts';
 import { decideMethod, refuseBadOverride } from './methodOverride.ts';
 import type { ReadinessCheck } from './readiness.ts';
-import { bodyStreamOf, isDownloadRequest, uploadIdIn } from './requests.ts';
+import { answerFormatOf, bodyStreamOf, isDownloadRequest, uploadIdIn } from './requests.ts';
 import { tusGuards } from './tusGuards.ts';
 import { completeFromRecord, finishedUploadPatch } from './uploadRecord.ts';
 
@@ -180,6 +180,10 @@ export function createApp({
   // X-HTTP-Method-Override), before any layer acts on it.
   app.use(beginRequest);
   app.use(decideMethod);
+  app.use((req, _res, next) => {
+    contextOf(req).answers = answerFormatOf(req);
+    next();
+  });
   app.use(cors);
   if (metrics) {
     app.use((req, res, next) => {

@@ -2,8 +2,8 @@ import type { Upload } from '@tus/utils';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { type LinkSigner, MAX_LINK_SECONDS } from '../auth/links.ts';
-import { isNotFoundError } from '../errors/answer.ts';
-import { ERRORS, outageOf, sendJsonError } from '../errors/catalogue.ts';
+import { answerError } from '../errors/answer.ts';
+import { ERRORS, sendJsonError } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { createUrlBuilder } from './publicUrl.ts';
 
@@ -45,12 +45,10 @@ export function createLinkRoute(parts: {
     try {
       upload = await storage.datastore.getUpload(id);
     } catch (error) {
-      if (isNotFoundError(error)) {
-        return sendJsonError(res, ERRORS.NOT_FOUND);
-      }
-      const outage = outageOf(error);
-      logger.error({ err: error, uploadId: id }, outage?.body.trimEnd() ?? 'link failed');
-      return sendJsonError(res, outage ?? ERRORS.INTERNAL_ERROR);
+      return answerError(req, res, error, {
+        failed: (err, outage) =>
+          logger.error({ err, uploadId: id }, outage?.body.trimEnd() ?? 'link failed'),
+      });
     }
     if (upload.size === undefined || upload.offset !== upload.size) {
       return sendJsonError(res, ERRORS.UPLOAD_NOT_FINISHED);

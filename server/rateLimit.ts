@@ -10,6 +10,7 @@ import {
   RateLimiterRedis,
   RateLimiterRes,
 } from 'rate-limiter-flexible';
+import { answerError } from '../errors/answer.ts';
 import { ERRORS, outageOf, sendJsonError, unavailableEntry } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
 
@@ -80,9 +81,11 @@ export function creationRateLimit(options: {
           'Tus-Resumable': TUS_RESUMABLE,
         });
       }
-      const outage = outageOf(rejection) ?? unavailableEntry('redis');
-      logger.error({ err: rejection }, 'rate limit: redis unavailable');
-      sendJsonError(res, outage, { 'Tus-Resumable': TUS_RESUMABLE });
+      // Whatever failed, the limit could not be asked: Redis is away for this request.
+      answerError(req, res, outageOf(rejection) ?? unavailableEntry('redis'), {
+        headers: { 'Tus-Resumable': TUS_RESUMABLE },
+        failed: () => logger.error({ err: rejection }, 'rate limit: redis unavailable'),
+      });
     }
   };
 }

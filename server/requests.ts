@@ -69,3 +69,16 @@ export function bodyStreamOf(req: IncomingMessage, stop?: AbortSignal): Readable
     new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
   );
 }
+
+/**
+ * How a request's route answers errors, decided once at the edge: the tus routes (`/files`,
+ * `/files/:id` but downloads) in tus's text, every other route in JSON.
+ */
+export function answerFormatOf(req: {
+  method: string;
+  path: string;
+  get(name: string): string | undefined;
+}): 'tus' | 'json' {
+  if (!/^\/files(\/[^/]+)?\/?$/.test(req.path)) return 'json';
+  return /^\/files\/[^/]+/.test(req.path) && isDownloadRequest(req) ? 'json' : 'tus';
+}

@@ -11,7 +11,9 @@ const SIZE = 256 * 1024;
 
 /** The header lines of a response that do not change from one request to the next. */
 const stableLines = (res: CurlResponse) =>
-  res.headerLines.map((line) => line.toString('latin1')).filter((line) => !/^date:/i.test(line));
+  res.headerLines
+    .map((line) => line.toString('latin1'))
+    .filter((line) => !/^(date|x-request-id):/i.test(line));
 
 /** Every configuration, and S3 on VersityGW (an S3 that answers as AWS does). */
 const KINDS = [...STORAGE_KINDS, ...S3_COMPAT_KINDS];
