@@ -85,6 +85,24 @@ describe('what a request asks of Redis and S3 (s3+redis)', () => {
     expect(cost.s3).toBeLessThanOrEqual(BOUNDS.onePatch.s3);
   });
 
+  it('the same 8 MiB upload with dedupe off: S3 requests as tusd sends them', async () => {
+    const plain = await startServer({ ...storage.env, S3_ENDPOINT: s3.url, DEDUPE: 'off' });
+    try {
+      await tusClientUpload(plain.url, randomContent(MIB));
+      const data = randomContent(8 * MIB);
+      const cost = await costOf(async () =>
+        idOf(await tusClientUpload(plain.url, data, { chunkSize: 8 * MIB })),
+      );
+      measured['8 MiB, one PATCH, dedupe off'] = cost;
+      expect(cost.s3).toBeGreaterThan(0);
+      expect(cost.recordReads).toBeLessThanOrEqual(BOUNDS.onePatchPlain.recordReads);
+      expect(cost.redis).toBeLessThanOrEqual(BOUNDS.onePatchPlain.redis);
+      expect(cost.s3).toBeLessThanOrEqual(BOUNDS.onePatchPlain.s3);
+    } finally {
+      await plain.stop();
+    }
+  });
+
   it('tus-js-client uploading 18 MiB in three PATCHes', async () => {
     const data = randomContent(18 * MIB);
     const cost = await costOf(async () =>
@@ -157,6 +175,8 @@ describe('what a request asks of Redis and S3 (s3+redis)', () => {
 const BOUNDS = {
   // Was 24 / 10 / 10.
   onePatch: { redis: 12, recordReads: 2, s3: 9 },
+  // Without dedupe's reference and finished record; tusd: 7.
+  onePatchPlain: { redis: 7, recordReads: 2, s3: 7 },
   // Was 37 / 20 / 16.
   threePatches: { redis: 20, recordReads: 6, s3: 15 },
   // Was 8 / 6 / 4.
