@@ -128,21 +128,6 @@ export class ServiceUnavailable extends Error {
 }
 
 /**
- * tus stores expire every upload older than the period, finished or not. Only unfinished
- * uploads expire here (as in tusd), so finished ones drop their creation date when read.
- */
-export function expireOnlyUnfinished(store: DataStore): void {
-  const getUpload = store.getUpload.bind(store);
-  store.getUpload = async (id: string) => {
-    const upload = await getUpload(id);
-    if (upload.size !== undefined && upload.offset === upload.size) {
-      upload.creation_date = undefined;
-    }
-    return upload;
-  };
-}
-
-/**
  * The owner whose bytes a linked (deduplicated) upload shares, named in its record's
  * `storage.path`; undefined for an upload with bytes of its own (whose stored record has no
  * storage field, or its own id there).

@@ -14,11 +14,10 @@ import { access, constants, mkdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
-import { Upload } from '@tus/utils';
+import { ERRORS, Upload } from '@tus/utils';
 import {
   type ByteRange,
   type ContentSource,
-  expireOnlyUnfinished,
   finishedNow,
   linkedOwner,
   StorageError,
@@ -27,13 +26,16 @@ import {
   type UploadStorage,
   uploadValidators,
 } from '../types.ts';
+import { UploadStore } from '../UploadStore.ts';
 import { FileContentRefs } from './FileContentRefs.ts';
 import { TusFileStore } from './TusFileStore.ts';
 
 /** The embedded default: @tus/file-store under DATA_DIR, `<id>` holds bytes, `<id>.json` the state. */
 export class FileStorage implements UploadStorage {
   readonly kind = 'file';
-  readonly datastore: TusFileStore;
+  readonly datastore: UploadStore;
+  /** @tus/file-store itself: its files and its records (`configstore`). */
+  private readonly store: TusFileStore;
   readonly description: string;
   readonly refs: FileContentRefs;
   private readonly directory: string;
@@ -41,12 +43,19 @@ export class FileStorage implements UploadStorage {
   constructor(options: { directory: string; expirySeconds: number }) {
     this.directory = path.resolve(options.directory);
     this.description = `embedded file store at ${this.directory}`;
-    this.datastore = new TusFileStore({
+    this.store = new TusFileStore({
       directory: this.directory,
       expirationPeriodInMilliseconds: options.expirySeconds * 1000,
     });
+    this.datastore = new UploadStore(this.store, {
+      recordOf: async (id) => {
+        const record = (await this.store.configstore.get(id)) as Upload | undefined;
+        if (!record) throw ERRORS.FILE_NOT_FOUND;
+        return new Upload({ ...record, id });
+      },
+      removeRecord: (id) => this.removeRecord(id),
+    });
     this.refs = new FileContentRefs(path.join(this.directory, 'refs'));
-    expireOnlyUnfinished(this.datastore);
   }
 
   async init(): Promise<void> {
@@ -68,7 +77,7 @@ export class FileStorage implements UploadStorage {
     const upload = await this.datastore.getUpload(id).catch(() => undefined);
     if (!upload || upload.size === undefined || upload.offset !== upload.size) return undefined;
     // The record as stored: getUpload drops a finished upload's creation date.
-    const record = (await this.datastore.configstore.get(id)) as Upload | undefined;
+    const record = (await this.store.configstore.get(id)) as Upload | undefined;
     if (!record) return undefined;
     const key = linkedOwner(record, id) ?? id;
     const info = await stat(this.contentPath(key)).catch(() => undefined);
@@ -85,8 +94,8 @@ export class FileStorage implements UploadStorage {
 
   async markFinished(upload: Upload): Promise<Upload> {
     const at = new Date();
-    const record = (await this.datastore.configstore.get(upload.id)) as Upload | undefined;
-    if (record) await this.datastore.configstore.set(upload.id, stampFinished(record, at));
+    const record = (await this.store.configstore.get(upload.id)) as Upload | undefined;
+    if (record) await this.store.configstore.set(upload.id, stampFinished(record, at));
     return stampFinished(upload, at);
   }
 
@@ -111,7 +120,7 @@ export class FileStorage implements UploadStorage {
   }
 
   async contentKeyOf(id: string): Promise<string> {
-    const info = (await this.datastore.configstore.get(id)) as Upload | undefined;
+    const info = (await this.store.configstore.get(id)) as Upload | undefined;
     return linkedOwner(info, id) ?? id;
   }
 
@@ -126,11 +135,11 @@ export class FileStorage implements UploadStorage {
       creation_date: upload.creation_date ?? new Date().toISOString(),
       storage: { type: 'file', path: owner },
     });
-    await this.datastore.configstore.set(upload.id, record);
+    await this.store.configstore.set(upload.id, record);
   }
 
   async removeRecord(id: string): Promise<void> {
-    await this.datastore.configstore.delete(id).catch(() => undefined);
+    await this.store.configstore.delete(id).catch(() => undefined);
   }
 
   async removeContent(key: string): Promise<void> {
@@ -139,7 +148,7 @@ export class FileStorage implements UploadStorage {
 
   /** The final upload's file is its sources' files, streamed one after another. */
   async concatenate(upload: Upload, sources: ContentSource[]): Promise<void> {
-    await this.datastore.create(upload);
+    await this.store.create(upload);
     try {
       const out = createWriteStream(this.contentPath(upload.id), { flags: 'a' });
       for (const { key } of sources) {
@@ -152,7 +161,7 @@ export class FileStorage implements UploadStorage {
         throw new StorageError(`concatenation wrote ${written} of ${upload.size} bytes`);
       }
     } catch (error) {
-      await this.datastore.remove(upload.id).catch(() => undefined);
+      await this.store.remove(upload.id).catch(() => undefined);
       throw error;
     }
   }

@@ -105,9 +105,15 @@ export class S3Http {
 
   /** The whole (small) object as text. */
   async text(key: string): Promise<string> {
+    return (await this.object(key)).text;
+  }
+
+  /** The whole (small) object as text, with its headers (its `x-amz-meta-*` metadata). */
+  async object(key: string): Promise<{ text: string; headers: IncomingMessage['headers'] }> {
+    const response = await this.request('GET', key);
     const chunks: Buffer[] = [];
-    for await (const chunk of await this.request('GET', key)) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8');
+    for await (const chunk of response) chunks.push(chunk as Buffer);
+    return { text: Buffer.concat(chunks).toString('utf8'), headers: response.headers };
   }
 
   /** Writes a small object; `headers` adds metadata (`x-amz-meta-*`), tags, content type. */

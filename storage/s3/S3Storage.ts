@@ -22,22 +22,24 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import type { MetadataValue } from '@tus/s3-store';
-import type { KvStore, Upload } from '@tus/utils';
+import { type KvStore, MemoryKvStore, type Upload } from '@tus/utils';
 import {
   type ByteRange,
   type ContentSource,
-  expireOnlyUnfinished,
   linkedOwner,
   StorageError,
   type StoredContent,
   type UploadStorage,
   uploadValidators,
 } from '../types.ts';
+import { UploadStore } from '../UploadStore.ts';
 import { MetadataCache } from './MetadataCache.ts';
-import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
+import { instrument, isNotFound, type S3Observer } from './outages.ts';
 import { checksumEveryPart } from './partChecksums.ts';
+import { S3Concatenation } from './S3Concatenation.ts';
 import { S3ContentRefs } from './S3ContentRefs.ts';
 import { S3Http } from './S3Http.ts';
+import { S3Records } from './S3Records.ts';
 import { TusS3Store } from './TusS3Store.ts';
 
 export type S3StorageOptions = {
@@ -63,12 +65,15 @@ const FACTS_MAX = 10_000;
 /** MinIO (or any S3) through @tus/s3-store: `<id>` is the finished object, `<id>.info` the state. */
 export class S3Storage implements UploadStorage {
   readonly kind = 's3';
-  readonly datastore: TusS3Store;
+  readonly datastore: UploadStore;
   readonly description: string;
   readonly refs: S3ContentRefs;
   private readonly client: S3Client;
   /** Downloads' GETs and HEADs and the small objects, outside the SDK. */
   private readonly http: S3Http;
+  /** Every upload record (`<id>.info`), read and written. */
+  private readonly records: S3Records;
+  private readonly concatenation: S3Concatenation;
   /** What HEAD said of finished objects, by content key. */
   private readonly facts = new Map<string, ObjectFacts>();
   private readonly options: S3StorageOptions;
@@ -98,18 +103,40 @@ export class S3Storage implements UploadStorage {
       credentials: this.client.config.credentials,
       observe: options.observe,
     });
-    this.datastore = new TusS3Store(
+    const expiring = options.expirySeconds > 0;
+    // One cache for @tus/s3-store's own reads and ours: Redis when shared, else in-process.
+    const cache = new MetadataCache(options.metadataCache ?? new MemoryKvStore<MetadataValue>());
+    this.records = new S3Records({
+      http: this.http,
+      client: this.client,
+      bucket: options.bucket,
+      cache,
+      tagged: expiring,
+    });
+    const store = new TusS3Store(
       {
         partSize: options.partSize,
         expirationPeriodInMilliseconds: options.expirySeconds * 1000,
-        cache: options.metadataCache && new MetadataCache(options.metadataCache),
+        cache,
         s3ClientConfig: { ...clientConfig, bucket: options.bucket },
       },
       this.http,
+      this.records,
       options.observe,
     );
+    this.datastore = new UploadStore(store, {
+      recordOf: (id) => this.records.recordOf(id),
+      removeRecord: (id) => this.records.remove(id),
+    });
+    this.concatenation = new S3Concatenation({
+      client: this.client,
+      bucket: options.bucket,
+      http: this.http,
+      records: this.records,
+      store,
+      tagged: expiring,
+    });
     this.refs = new S3ContentRefs(this.client, options.bucket, this.http);
-    expireOnlyUnfinished(this.datastore);
   }
 
   async init(): Promise<void> {
@@ -141,10 +168,13 @@ export class S3Storage implements UploadStorage {
   }
 
   async stat(id: string): Promise<StoredContent | undefined> {
-    const record = await this.datastore.recordOf(id).catch((error: unknown) => {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    });
+    const record = await this.records.read(id).then(
+      ({ file }) => file,
+      (error: unknown) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      },
+    );
     if (!record) return undefined;
     const key = linkedOwner(record, id) ?? id;
     const facts = await this.contextOf(key);
@@ -159,7 +189,7 @@ export class S3Storage implements UploadStorage {
   }
 
   markFinished(upload: Upload): Promise<Upload> {
-    return this.datastore.saveFinished(upload);
+    return this.records.saveFinished(upload);
   }
 
   /**
@@ -216,11 +246,11 @@ export class S3Storage implements UploadStorage {
   }
 
   recordOf(id: string): Promise<Upload> {
-    return this.datastore.recordOf(id).catch(notFoundAsTus);
+    return this.records.recordOf(id);
   }
 
-  contentKeyOf(id: string): Promise<string> {
-    return this.datastore.contentKeyOf(id);
+  async contentKeyOf(id: string): Promise<string> {
+    return linkedOwner((await this.records.read(id)).file, id) ?? id;
   }
 
   contentSize(key: string): Promise<number | undefined> {
@@ -228,11 +258,11 @@ export class S3Storage implements UploadStorage {
   }
 
   createLinked(upload: Upload, owner: string): Promise<void> {
-    return this.datastore.saveLinked(upload, owner);
+    return this.records.saveLinked(upload, owner);
   }
 
   removeRecord(id: string): Promise<void> {
-    return this.datastore.removeRecord(id);
+    return this.records.remove(id);
   }
 
   async removeContent(key: string): Promise<void> {
@@ -250,7 +280,7 @@ export class S3Storage implements UploadStorage {
   }
 
   concatenate(upload: Upload, sources: ContentSource[]): Promise<void> {
-    return this.datastore.concatenate(upload, sources);
+    return this.concatenation.concatenate(upload, sources);
   }
 
   /** Turns an SDK error into one line a person running the server can act on. */

@@ -2,21 +2,15 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { Readable } from 'node:stream';
 import type { Part } from '@aws-sdk/client-s3';
 import { type MetadataValue, S3Store } from '@tus/s3-store';
-import { TUS_RESUMABLE, Upload } from '@tus/utils';
+import type { Upload } from '@tus/utils';
 import { currentContext, type RequestContext } from '../../request/context.ts';
 import { Spool } from '../spool.ts';
-import {
-  type ContentSource,
-  FINISHED_KEY,
-  finishedNow,
-  linkedOwner,
-  stampFinished,
-} from '../types.ts';
-import { type PartOrder, planConcatenation } from './concatPlan.ts';
+import { FINISHED_KEY } from '../types.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
 import { checksumEveryPart } from './partChecksums.ts';
 import { gathered, planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
+import type { S3Records } from './S3Records.ts';
 
 /** What one write() knows while it runs: where it starts and ends, and the upload's parts. */
 type WriteState = {
@@ -46,9 +40,14 @@ const recordedFinished = (file: Upload) =>
   (file.size !== undefined && file.offset === file.size);
 
 /**
- * @tus/s3-store with linked (deduplicated) uploads; empty uploads and the incomplete tail on
- * termination handled; parts streamed from the request (see uploadParts); and the small requests
- * of every upload (`.info`, the tail's HEAD) sent through S3Http instead of the SDK.
+ * @tus/s3-store, extended only where it offers no other way in: parts streamed from the request
+ * (uploadParts, with retrieveParts and downloadIncompletePart keeping one listing per write),
+ * records read and written through S3Records (getMetadata, saveMetadata, completeMetadata), the
+ * tail's HEAD through S3Http, empty uploads finished, termination and expiry that leave nothing
+ * behind on any S3. Each override names the upstream contract it relies on ("Upstream:"), checked
+ * against the pinned version by test/storage.contract.test.ts. What is not about writing an
+ * upload lives beside it: linked uploads and finished-upload expiry in storage/UploadStore.ts,
+ * records in S3Records, concatenation in S3Concatenation.
  */
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
@@ -66,8 +65,10 @@ export class TusS3Store extends S3Store {
 
   constructor(
     options: ConstructorParameters<typeof S3Store>[0],
-    /** The small objects (`.info`) and the tail's HEAD, outside the SDK. */
+    /** The tail's HEAD, outside the SDK. */
     private readonly http: S3Http,
+    /** Every record read and write (`<id>.info`). */
+    private readonly records: S3Records,
     observe?: S3Observer,
   ) {
     super(options);
@@ -75,117 +76,54 @@ export class TusS3Store extends S3Store {
     checksumEveryPart(this.client);
   }
 
-  /** What S3Store sends with `<id>.info`: its tag (when expiring by tags) and metadata. */
-  private infoHeaders(uploadId: string, complete: 'true' | 'false'): Record<string, string> {
-    const headers: Record<string, string> = {
-      'x-amz-meta-upload-id': uploadId,
-      'x-amz-meta-tus-version': TUS_RESUMABLE,
-    };
-    const tag = this.useCompleteTag(complete);
-    if (tag) headers['x-amz-tagging'] = tag;
-    return headers;
-  }
-
-  /** As S3Store's (a HEAD of the tail: does it exist, how long is it), sent through S3Http. */
+  /** Upstream: a HEAD of the tail (`<id>.part`): its length, undefined when there is none. */
   protected override getIncompletePartSize(id: string): Promise<number | undefined> {
     return this.http.size(this.partKey(id, true));
   }
 
-  /** As S3Store's (the record again, tagged complete), sent through S3Http. */
+  /**
+   * Upstream: called by write() once the multipart upload is completed, to write the record
+   * again tagged complete (only where unfinished uploads expire by tags). Here: through S3Records.
+   */
   protected override async completeMetadata(upload: Upload): Promise<void> {
     if (!this.shouldUseExpirationTags()) return;
     const { 'upload-id': uploadId } = await this.getMetadata(upload.id);
-    await this.http.put(
-      this.infoKey(upload.id),
-      JSON.stringify(upload),
-      this.infoHeaders(uploadId ?? '', 'true'),
-    );
+    await this.records.write(upload, uploadId ?? '', true, false);
   }
 
   /**
-   * A linked upload is finished and has no multipart upload to list. An upload this request
-   * created or wrote has the offset it was left at (the creation answer asks for it again).
+   * Upstream: every read of a record (write, getUpload, declareUploadLength, remove) goes
+   * through here, first to the cache, then to `<id>.info`. Here: S3Records, the one reader.
    */
-  override async getUpload(id: string): Promise<Upload> {
-    const { file } = await this.getMetadata(id).catch(notFoundAsTus);
-    if (linkedOwner(file, id)) return new Upload({ ...file, offset: file.size ?? 0 });
-    const known = currentContext()?.offsets.get(id);
-    if (known !== undefined) return new Upload({ ...file, offset: known });
-    return super.getUpload(id);
+  protected override getMetadata(id: string): Promise<MetadataValue> {
+    return this.records.read(id);
   }
 
-  /** The record goes to the cache as it is written, so the next read needs no S3 request. */
+  /**
+   * Upstream: create() writes the new upload's record with this (untagged: unfinished). Here:
+   * through S3Records, which caches it as it is written, so the next read needs no S3 request.
+   */
   protected override async saveMetadata(upload: Upload, uploadId: string): Promise<void> {
-    await this.http.put(
-      this.infoKey(upload.id),
-      JSON.stringify(upload),
-      this.infoHeaders(uploadId, 'false'),
-    );
-    const value: MetadataValue = {
-      'tus-version': TUS_RESUMABLE,
-      'upload-id': uploadId,
-      file: new Upload({ ...upload }),
-    };
-    await this.cache.set(upload.id, value);
+    await this.records.write(upload, uploadId, false);
   }
 
-  /** The upload's record as stored in `<id>.info` (cached), without asking S3 for its parts. */
-  async recordOf(id: string): Promise<Upload> {
-    return (await this.getMetadata(id)).file;
-  }
-
-  async contentKeyOf(id: string): Promise<string> {
-    return linkedOwner(await this.recordOf(id), id) ?? id;
-  }
-
-  /** Writes `<id>.info` of an upload with bytes of its own again, finished now (its validators). */
-  async saveFinished(upload: Upload): Promise<Upload> {
-    const at = new Date();
-    const { 'upload-id': uploadId, file } = await this.getMetadata(upload.id);
-    const record = new Upload({ ...stampFinished(file, at), offset: upload.offset });
-    await this.http.put(
-      this.infoKey(upload.id),
-      JSON.stringify(record),
-      this.infoHeaders(uploadId ?? '', 'true'),
-    );
-    await this.cache.set(upload.id, {
-      'tus-version': TUS_RESUMABLE,
-      'upload-id': uploadId ?? '',
-      file: record,
-    });
-    return stampFinished(upload, at);
-  }
-
-  /** Writes `<id>.info` in S3Store's own format, finished, with the owner as storage path. */
-  async saveLinked(upload: Upload, owner: string): Promise<void> {
-    const record = new Upload({
-      ...finishedNow(upload),
-      offset: upload.size ?? 0,
-      creation_date: upload.creation_date ?? new Date().toISOString(),
-      storage: { type: 's3', path: owner, bucket: this.bucket },
-    });
-    await this.http.put(
-      this.infoKey(upload.id),
-      JSON.stringify(record),
-      this.infoHeaders('', 'true'),
-    );
-    await this.clearCache(upload.id);
-  }
-
-  async removeRecord(id: string): Promise<void> {
-    await this.client.deleteObject({ Bucket: this.bucket, Key: this.infoKey(id) });
-    await this.clearCache(id);
-  }
-
-  /** A 0-byte upload is finished at creation, but nothing would complete its multipart upload. */
+  /**
+   * Upstream: creates the multipart upload and its record (saveMetadata). Here besides: a 0-byte
+   * upload is finished at creation, which nothing upstream would complete.
+   */
   override async create(upload: Upload): Promise<Upload> {
     const created = await super.create(upload);
     if (created.size === 0) await super.write(Readable.from([]), created.id, 0);
-    currentContext()?.offsets.set(created.id, 0);
     return created;
   }
 
-  /** A 0-byte upload was completed by create(); a creation-with-upload body adds nothing. */
+  /**
+   * Upstream: reads the record, lists the parts (retrieveParts), fetches the tail
+   * (downloadIncompletePart), sends the body (uploadParts) and, once the upload has every byte,
+   * lists the parts again, completes the multipart upload, tags the record (completeMetadata)
+   * and drops it from the cache. Here: the write runs with its WriteState, which those helpers
+   * read; a 0-byte upload was completed by create() (a creation-with-upload body adds nothing).
+   */
   override async write(src: Readable, id: string, offset: number): Promise<number> {
     const record = await this.getMetadata(id);
     if (offset === 0 && record.file.size === 0) return 0;
@@ -196,7 +134,6 @@ export class TusS3Store extends S3Store {
       end: length === undefined ? undefined : offset + length,
     };
     const newOffset = await this.writing.run(state, () => super.write(src, id, offset));
-    scope?.offsets.set(id, newOffset);
     // S3Store forgets the record of an upload it finished (clearCache); its `.info` says what it
     // said before, and this request, holding the lock, goes on to finish it (saveFinished).
     if (newOffset === record.file.size) scope?.records.set(id, record);
@@ -204,8 +141,9 @@ export class TusS3Store extends S3Store {
   }
 
   /**
-   * A write lists the parts once and keeps the list current itself; S3Store would list them again
-   * before completing the upload.
+   * Upstream: every part of the multipart upload, in pages from `partNumberMarker`, asked by
+   * getUpload (the offset) and twice by write(). Here: a write lists the parts once (or takes
+   * the listing the PATCH's offset check just made) and keeps the list current itself.
    */
   protected override async retrieveParts(id: string, partNumberMarker?: string): Promise<Part[]> {
     if (partNumberMarker !== undefined) return super.retrieveParts(id, partNumberMarker);
@@ -224,7 +162,10 @@ export class TusS3Store extends S3Store {
     return [...state.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
   }
 
-  /** When the parts hold every byte of the upload's offset, there is no tail to fetch. */
+  /**
+   * Upstream: the tail (`<id>.part`) as a temporary file, undefined when there is none. Here:
+   * when the parts hold every byte up to the offset there is no tail, and S3 is not asked.
+   */
   protected override async downloadIncompletePart(id: string) {
     const state = this.writing.getStore();
     if (state?.parts && bytesIn(state.parts) === state.start) return undefined;
@@ -232,7 +173,9 @@ export class TusS3Store extends S3Store {
   }
 
   /**
-   * With the body's length declared, each part streams from the request straight to S3 (its
+   * Upstream: sends `readStream` from `offset` as parts numbered from `currentPartNumber` (the
+   * last, short one as the tail) and answers the bytes sent; write() calls it once per write.
+   * Here: with the body's length declared, each part streams from the request straight to S3 (its
    * length is known before its first byte), while a spool keeps its bytes: the part never waits
    * for a temporary file and is never read back. A body that ends early loses nothing: the
    * request in flight is stopped, and what came of it is sent again from the spool, as a part or
@@ -406,99 +349,19 @@ export class TusS3Store extends S3Store {
   }
 
   /**
-   * A finished upload made of stored objects (concatenation): a multipart upload whose parts are
-   * copied inside S3 where each source is long enough, the rest read and sent (see
-   * planConcatenation). Crashed half-way, it is an unfinished upload that expires; failed, it is
-   * removed.
-   */
-  async concatenate(upload: Upload, sources: ContentSource[]): Promise<void> {
-    if (sources.every(({ size }) => size === 0)) {
-      await this.create(upload);
-      return;
-    }
-    await super.create(upload);
-    try {
-      const metadata = await this.getMetadata(upload.id);
-      const orders = planConcatenation(sources, this.minPartSize);
-      const parts: Part[] = [];
-      let next = 0;
-      // A few parts at once: copies are MinIO's work, gathered parts the server's.
-      const worker = async () => {
-        while (next < orders.length) {
-          const index = next++;
-          const order = orders[index] as PartOrder;
-          const PartNumber = index + 1;
-          parts.push({
-            PartNumber,
-            ETag: await this.orderPart(upload.id, metadata, PartNumber, order),
-          });
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(4, orders.length) }, worker));
-      parts.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-      await this.finishMultipartUpload(metadata, parts);
-      await this.completeMetadata(upload);
-    } catch (error) {
-      await this.remove(upload.id).catch(() => undefined);
-      throw error;
-    }
-  }
-
-  private async orderPart(
-    key: string,
-    metadata: MetadataValue,
-    PartNumber: number,
-    order: PartOrder,
-  ): Promise<string | undefined> {
-    const UploadId = metadata['upload-id'];
-    if (order.kind === 'copy') {
-      const { key: source, start, end } = order.range;
-      const { CopyPartResult } = await this.client.uploadPartCopy({
-        Bucket: this.bucket,
-        Key: key,
-        UploadId,
-        PartNumber,
-        CopySource: `${this.bucket}/${source}`,
-        CopySourceRange: `bytes=${start}-${end - 1}`,
-      });
-      return CopyPartResult?.ETag;
-    }
-    const chunks: Buffer[] = [];
-    for (const { key: source, start, end } of order.ranges) {
-      for await (const chunk of await this.http.get(source, `bytes=${start}-${end - 1}`)) {
-        chunks.push(chunk as Buffer);
-      }
-    }
-    const body = Buffer.concat(chunks);
-    if (body.length !== order.length) {
-      throw new Error(`concatenation read ${body.length} of ${order.length} bytes`);
-    }
-    const { ETag } = await this.client.uploadPart({
-      Bucket: this.bucket,
-      Key: key,
-      UploadId,
-      PartNumber,
-      Body: body,
-      ContentLength: body.length,
-    });
-    return ETag;
-  }
-
-  /**
-   * S3Store changes the cached record in place and saves `<id>.info`, but never refreshes the
-   * cache: an in-process cache shares that object and sees the length, Redis keeps a copy that
-   * still has none. A length of 0 finishes the upload, as a 0-byte creation does.
+   * Upstream: sets the record's length and writes it again (saveMetadata, which here refreshes
+   * the cache too). Here besides: a length of 0 finishes the upload, as a 0-byte creation does.
    */
   override async declareUploadLength(id: string, length: number): Promise<void> {
     await super.declareUploadLength(id, length);
-    await this.clearCache(id);
     if (length === 0) await super.write(Readable.from([]), id, 0);
   }
 
   /**
-   * S3Store's sweep deletes an expired upload's objects but leaves its record in the metadata
-   * cache, where HEAD still found it (200 for an upload that is gone). Each expired upload loses
-   * its record first, then its cache entry, its multipart upload and its incomplete tail.
+   * Upstream: lists the multipart uploads older than the period and deletes their objects, but
+   * leaves each record in the metadata cache, where HEAD still found it (200 for an upload that
+   * is gone). Here: each expired upload loses its record first (S3Records: `.info`, then its
+   * cache entry), then its multipart upload and its incomplete tail.
    */
   override async deleteExpired(): Promise<number> {
     const period = this.getExpiration();
@@ -514,8 +377,7 @@ export class TusS3Store extends S3Store {
       });
       for (const { Key, UploadId, Initiated } of page.Uploads ?? []) {
         if (!Key || !UploadId || !Initiated || Date.now() <= Initiated.getTime() + period) continue;
-        await this.client.deleteObject({ Bucket: this.bucket, Key: this.infoKey(Key) });
-        await this.clearCache(Key);
+        await this.records.remove(Key);
         await this.client.abortMultipartUpload({ Bucket: this.bucket, Key, UploadId });
         await this.deleteIncompletePart(Key);
         deleted += 1;
@@ -527,16 +389,16 @@ export class TusS3Store extends S3Store {
   }
 
   /**
-   * Removes every object of the upload: its bytes (`<id>`), its tail (`<id>.part`), then its
-   * record (`<id>.info`, last, so a removal that fails half-way can be asked again), whatever
-   * its multipart upload's state. S3Store aborts the multipart upload first and answers 404 when
-   * S3 says NoSuchUpload, which AWS and the stores that answer as it does say of a completed one
-   * (MinIO answers 204): a finished upload would stay. A missing record is still a 404.
+   * Upstream: aborts the multipart upload (a 404 when S3 says NoSuchUpload), then deletes the
+   * object, the tail and the record. AWS and the stores that answer as it does say NoSuchUpload
+   * of a completed multipart upload (MinIO answers 204), so a finished upload would stay. Here:
+   * every object of the upload goes, its bytes (`<id>`) and tail (`<id>.part`) first, its record
+   * last (so a removal that fails half-way can be asked again), whatever the state of its
+   * multipart upload. A missing record is still a 404. Linked uploads never reach here
+   * (UploadStore removes their record alone).
    */
   override async remove(id: string): Promise<void> {
     const { file, 'upload-id': uploadId } = await this.getMetadata(id).catch(notFoundAsTus);
-    // A linked upload has no bytes and no multipart upload of its own.
-    if (linkedOwner(file, id)) return this.removeRecord(id);
     // A finished upload's multipart upload is completed: there is nothing to abort.
     if (uploadId && !recordedFinished(file)) {
       await this.client
@@ -555,6 +417,6 @@ export class TusS3Store extends S3Store {
       const kept = Errors.map(({ Key, Code }) => `${Key} (${Code})`).join(', ');
       throw new Error(`S3 did not delete ${kept}`);
     }
-    await this.removeRecord(id);
+    await this.records.remove(id);
   }
 }
