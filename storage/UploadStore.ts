@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
-import { DataStore, Upload } from '@tus/utils';
+import { type DataStore, Upload } from '@tus/utils';
 import { currentContext } from '../request/context.ts';
+import { DelegatingStore } from './DelegatingStore.ts';
 import { linkedOwner } from './types.ts';
 
 /** What the wrapper needs of a backend besides its DataStore: its records. */
@@ -23,13 +24,12 @@ export type UploadRecords = {
  * - an upload this request created or wrote has the offset it was left at (the request's
  *   context knows it; the creation answer asks again).
  */
-export class UploadStore extends DataStore {
+export class UploadStore extends DelegatingStore {
   constructor(
-    private readonly inner: DataStore,
+    inner: DataStore,
     private readonly records: UploadRecords,
   ) {
-    super();
-    this.extensions = inner.extensions;
+    super(inner);
   }
 
   override async create(upload: Upload): Promise<Upload> {
@@ -64,17 +64,5 @@ export class UploadStore extends DataStore {
     const record = await this.records.recordOf(id);
     if (linkedOwner(record, id)) await this.records.removeRecord(id);
     else await this.inner.remove(id);
-  }
-
-  override declareUploadLength(id: string, length: number): Promise<void> {
-    return this.inner.declareUploadLength(id, length);
-  }
-
-  override deleteExpired(): Promise<number> {
-    return this.inner.deleteExpired();
-  }
-
-  override getExpiration(): number {
-    return this.inner.getExpiration();
   }
 }
