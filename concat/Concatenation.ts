@@ -3,9 +3,8 @@ import type { Logger } from 'pino';
 import { HttpError, isNotFoundError } from '../errors/answer.ts';
 import { ERRORS } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
-import { OWNER_KEY } from '../request/metadata.ts';
+import { concatOf, OWNER_KEY, storedConcat } from '../request/metadata.ts';
 import type { ContentSource, UploadStorage } from '../storage/types.ts';
-import { concatOf, storedConcat } from './header.ts';
 
 /** What finishing adds to the creation's answer (a pre-finish hook's HTTPResponse). */
 type FinishAnswer = { status_code?: number; body?: string; headers?: Record<string, string> };

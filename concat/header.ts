@@ -1,9 +1,6 @@
 import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
-import { CONCAT_KEY } from '../request/metadata.ts';
+import { type ConcatRequest, concatOf } from '../request/metadata.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
-
-/** What an Upload-Concat header asks for: a partial upload, or a final one made of partials. */
-export type ConcatRequest = { kind: 'partial' } | { kind: 'final'; ids: string[] };
 
 /** A final upload names at most this many partials (S3 allows 10,000 parts for the result). */
 export const MAX_PARTIALS = 1000;
@@ -38,21 +35,6 @@ export function parseUploadConcat(value: string): ConcatRequest | ErrorEntry {
   }
   // The same partial upload MAY be present multiple times in the Upload-Concat header.
   return { kind: 'final', ids };
-}
-
-/** The value kept under CONCAT_KEY: `partial`, or `final;` and the partials' ids. */
-export function storedConcat(request: ConcatRequest): string {
-  return request.kind === 'partial' ? 'partial' : `final;${request.ids.join(' ')}`;
-}
-
-/** What an upload's stored metadata says it is in a concatenation, if anything. */
-export function concatOf(
-  metadata: Record<string, string | null> | undefined,
-): ConcatRequest | undefined {
-  const value = metadata?.[CONCAT_KEY];
-  if (value === 'partial') return { kind: 'partial' };
-  if (value?.startsWith('final;')) return { kind: 'final', ids: value.slice(6).split(' ') };
-  return undefined;
 }
 
 /**

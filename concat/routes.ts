@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { answerError } from '../errors/answer.ts';
 import { ERRORS, sendTusError } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
+import { concatOf } from '../request/metadata.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { Concatenation } from './Concatenation.ts';
-import { concatOf, parseUploadConcat, uploadConcatHeader } from './header.ts';
+import { parseUploadConcat, uploadConcatHeader } from './header.ts';
 
 /** Makes the absolute URL of a path from the request's headers (the server's URL builder). */
 type UrlBuilder = (header: (name: string) => string | undefined, path: string) => string;

@@ -1,10 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { Upload } from '@tus/utils';
 import type { Logger } from 'pino';
-import { concatOf } from '../concat/header.ts';
 import { HttpError, isNotFoundError } from '../errors/answer.ts';
 import { contextOf, nodeRequestOf } from '../request/context.ts';
-import { isReservedKey, OWNER_KEY, stampMetadata } from '../request/metadata.ts';
+import { concatOf, isReservedKey, OWNER_KEY, stampMetadata } from '../request/metadata.ts';
 import { ServiceUnavailable, type UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { HookDeliveryError, type HttpHookSender } from './http/HttpHookSender.ts';

@@ -3,7 +3,7 @@ import { contextOf } from './context.ts';
 /** Metadata keys the server keeps with an upload for itself; never taken from, or shown to, clients. */
 export const OWNER_KEY = 'tus-owner';
 export const CHALLENGE_KEY = 'tus-challenge';
-export const CONCAT_KEY = 'tus-concat';
+const CONCAT_KEY = 'tus-concat';
 const RESERVED_PREFIX = 'tus-';
 
 export function isReservedKey(key: string): boolean {
@@ -33,4 +33,22 @@ export function publicMetadataHeader(value: string): string {
     .split(',')
     .filter((pair) => !isReservedKey(pair.trim().split(' ')[0] ?? ''))
     .join(',');
+}
+
+/** What an upload is in a concatenation: a partial, or the final of the partials named. */
+export type ConcatRequest = { kind: 'partial' } | { kind: 'final'; ids: string[] };
+
+/** The value kept under CONCAT_KEY: `partial`, or `final;` and the partials' ids. */
+export function storedConcat(request: ConcatRequest): string {
+  return request.kind === 'partial' ? 'partial' : `final;${request.ids.join(' ')}`;
+}
+
+/** What an upload's stored metadata says it is in a concatenation, if anything. */
+export function concatOf(
+  metadata: Record<string, string | null> | undefined,
+): ConcatRequest | undefined {
+  const value = metadata?.[CONCAT_KEY];
+  if (value === 'partial') return { kind: 'partial' };
+  if (value?.startsWith('final;')) return { kind: 'final', ids: value.slice(6).split(' ') };
+  return undefined;
 }

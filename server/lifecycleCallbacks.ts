@@ -1,9 +1,8 @@
 import type { Upload } from '@tus/utils';
-import { concatOf } from '../concat/header.ts';
 import { checkUploadMetadata } from '../dedupe/claims.ts';
 import type { Dedupe } from '../dedupe/Dedupe.ts';
 import type { UploadHooks } from '../hooks/UploadHooks.ts';
-import { stampMetadata } from '../request/metadata.ts';
+import { concatOf, stampMetadata } from '../request/metadata.ts';
 
 /** What onUploadFinish may put into the finishing answer (a pre-finish hook's HTTPResponse). */
 type FinishAnswer = { status_code?: number; body?: string; headers?: Record<string, string> };

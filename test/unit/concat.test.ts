@@ -1,11 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import {
-  concatOf,
-  MAX_PARTIALS,
-  parseUploadConcat,
-  uploadConcatHeader,
-} from '../../concat/header.ts';
+import { MAX_PARTIALS, parseUploadConcat, uploadConcatHeader } from '../../concat/header.ts';
 import { ERRORS } from '../../errors/catalogue.ts';
+import { concatOf } from '../../request/metadata.ts';
 import { type PartOrder, planConcatenation } from '../../storage/s3/concatPlan.ts';
 
 const A = 'a'.repeat(32);
