@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
+import { answerError } from '../errors/answer.ts';
 import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
 import type { ByteRange, StoredContent, UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
@@ -63,9 +64,9 @@ export class DownloadHandler {
     try {
       await this.send(req, res);
     } catch (error) {
-      this.logger.error({ err: error, uploadId: req.params.id }, 'download failed');
-      if (res.headersSent) res.destroy();
-      else res.status(500).json(jsonError(ERRORS.INTERNAL_ERROR));
+      answerError(req, res, error, {
+        failed: (err) => this.logger.error({ err, uploadId: req.params.id }, 'download failed'),
+      });
     }
   };
 

@@ -1,6 +1,13 @@
 import { ERRORS as TUS_ERRORS, TUS_RESUMABLE } from '@tus/utils';
 import { contextOf } from '../request/context.ts';
-import { ERRORS, type ErrorEntry, outageOf, sendJsonError, sendTusError } from './catalogue.ts';
+import {
+  ERRORS,
+  type ErrorEntry,
+  outageOf,
+  retryHeaders,
+  sendJsonError,
+  sendTusError,
+} from './catalogue.ts';
 
 /**
  * A refusal with its whole answer: status, message and headers. Concatenation and hooks throw
@@ -82,7 +89,12 @@ export function answerError(
     // Its own headers win (a hook's answer may be JSON), but not over Tus-Resumable.
     res
       .status(error.status_code || 200)
-      .set({ 'Content-Type': 'text/plain; charset=utf-8', ...error.headers, ...headers })
+      .set({
+        ...retryHeaders(error.status_code),
+        'Content-Type': 'text/plain; charset=utf-8',
+        ...error.headers,
+        ...headers,
+      })
       .send(error.body);
     return;
   }

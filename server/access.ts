@@ -2,14 +2,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { LinkSigner } from '../auth/links.ts';
 import { AuthFailure, KeysUnavailable, type TokenVerifier } from '../auth/tokens.ts';
-import { isNotFoundError } from '../errors/answer.ts';
-import {
-  ERRORS,
-  type ErrorEntry,
-  outageOf,
-  sendJsonError,
-  sendTusError,
-} from '../errors/catalogue.ts';
+import { answerError, HttpError, isNotFoundError } from '../errors/answer.ts';
+import { ERRORS, type ErrorEntry, outageOf } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
 import { OWNER_KEY } from '../request/metadata.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -27,8 +21,7 @@ type AccessParts = {
 
 /** Answers an error the way the request's route answers (decided at the edge): tus text, or JSON. */
 function reject(req: Request, res: Response, entry: ErrorEntry, headers = {}): void {
-  if (contextOf(req).answers === 'json') sendJsonError(res, entry, headers);
-  else sendTusError(res, entry, headers);
+  answerError(req, res, HttpError.of(entry, headers));
 }
 
 /** The one answer for an upload that is missing or another owner's (auth on). */
@@ -91,10 +84,10 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
       // Missing answers here too, from the same line as another owner's upload: byte for byte
       // the same status, headers and body, so a stranger cannot tell the two apart.
       if (isNotFoundError(error)) return notFound(req, res);
-      const outage = outageOf(error);
-      if (!outage) return next(error);
-      logger.error({ err: error, uploadId: id }, outage.body.trimEnd());
-      return reject(req, res, outage);
+      if (!outageOf(error)) return next(error);
+      answerError(req, res, error, {
+        failed: (err, outage) => logger.error({ err, uploadId: id }, outage?.body.trimEnd()),
+      });
     }
   };
 
