@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { Part } from '@aws-sdk/client-s3';
 import type { MetadataValue } from '@tus/s3-store';
 import type { Upload } from '@tus/utils';
 
@@ -79,6 +80,8 @@ export type RequestContext = {
    * have changed while the request waited), every write replaces it. See storage/s3/MetadataCache.
    */
   readonly records: Map<string, MetadataValue>;
+  /** The parts of a multipart upload this request listed for its offset check, for its write. */
+  readonly listedParts: Map<string, Part[]>;
 };
 
 /** The request behind a tus hook's web Request, or the request itself. */
@@ -98,6 +101,7 @@ function newContext(requestId: string): RequestContext {
     offsets: new Map(),
     lockLost: new AbortController(),
     records: new Map(),
+    listedParts: new Map(),
   };
 }
 

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { Part } from '@aws-sdk/client-s3';
 import { type MetadataValue, S3Store } from '@tus/s3-store';
 import type { Upload } from '@tus/utils';
-import { currentContext, type RequestContext } from '../../request/context.ts';
+import { currentContext } from '../../request/context.ts';
 import { Spool } from '../spool.ts';
 import { FINISHED_KEY } from '../types.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
@@ -51,18 +51,6 @@ const recordedFinished = (file: Upload) =>
  */
 export class TusS3Store extends S3Store {
   private readonly writing = new AsyncLocalStorage<WriteState>();
-  /** Parts listed earlier in a request, by upload id (a request's scope ends with it). */
-  private readonly listed = new WeakMap<RequestContext, Map<string, Part[]>>();
-
-  private listedIn(scope: RequestContext): Map<string, Part[]> {
-    let parts = this.listed.get(scope);
-    if (!parts) {
-      parts = new Map();
-      this.listed.set(scope, parts);
-    }
-    return parts;
-  }
-
   constructor(
     options: ConstructorParameters<typeof S3Store>[0],
     /** The tail's HEAD, outside the SDK. */
@@ -153,11 +141,11 @@ export class TusS3Store extends S3Store {
       // A PATCH lists the parts for its offset check, under the upload's lock, right before it
       // writes: the write starts from that list.
       const parts = await super.retrieveParts(id);
-      if (scope) this.listedIn(scope).set(id, parts);
+      scope?.listedParts.set(id, parts);
       return parts;
     }
-    state.parts ??= (scope && this.listedIn(scope).get(id)) ?? (await super.retrieveParts(id));
-    if (scope) this.listedIn(scope).delete(id);
+    state.parts ??= scope?.listedParts.get(id) ?? (await super.retrieveParts(id));
+    scope?.listedParts.delete(id);
     // Parts finish in any order; S3 completes an upload only from a list in part order.
     return [...state.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
   }
