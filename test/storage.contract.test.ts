@@ -10,13 +10,20 @@ import { stat as fsStat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HeadBucketCommand } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import type { MetadataValue } from '@tus/s3-store';
+import { type MetadataValue, S3Store } from '@tus/s3-store';
 import { IoRedisKvStore } from '@tus/server';
-import { type DataStore, Upload } from '@tus/utils';
+import { type DataStore, type KvStore, Upload } from '@tus/utils';
 import { Redis } from 'ioredis';
+import { currentContext, inContext } from '../request/context.ts';
 import { FileStorage } from '../storage/file/FileStorage.ts';
+import type { S3Observer } from '../storage/s3/outages.ts';
 import { S3Storage } from '../storage/s3/S3Storage.ts';
 import {
   type ByteRange,
@@ -48,12 +55,33 @@ type Site = {
   exists(): Promise<boolean>;
   /** The names the directory or bucket holds, and `multipart:<key>` per unfinished multipart upload. */
   inventory(): Promise<string[]>;
+  /** S3 only: the bucket. */
+  bucket?: string;
+  /** S3 only: a plain @tus/s3-store S3Store on the same bucket, as upstream reads and writes it. */
+  plainStore?(): PlainS3Store;
+};
+
+/**
+ * @tus/s3-store as it comes, without a cache (every read goes to the bucket), configured as
+ * S3Storage configures its client: what an upstream change of the `.info` format would break.
+ */
+class PlainS3Store extends S3Store {
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+/** A KvStore that keeps nothing, so a plain S3Store reads `<id>.info` every time. */
+const NO_CACHE: KvStore<MetadataValue> = {
+  get: async () => undefined,
+  set: async () => undefined,
+  delete: async () => undefined,
 };
 
 type Backend = {
   kind: StorageKind;
   /** A fresh directory or bucket, not created yet, that cleanup() removes. */
-  site(expirySeconds?: number): Site;
+  site(expirySeconds?: number, observe?: S3Observer): Site;
   /** Closes every storage opened here and removes every directory and bucket. */
   cleanup(): Promise<void>;
 };
@@ -63,8 +91,9 @@ function backend(kind: StorageKind): Backend {
   const places: TestStorage[] = [];
   const opened: UploadStorage[] = [];
   const redisClients: Redis[] = [];
+  const plainStores: PlainS3Store[] = [];
 
-  const open = (place: TestStorage, expirySeconds: number): UploadStorage => {
+  const open = (place: TestStorage, expirySeconds: number, observe?: S3Observer): UploadStorage => {
     let storage: UploadStorage;
     if (kind === 'file') {
       storage = new FileStorage({ directory: directoryOf(place), expirySeconds });
@@ -88,6 +117,7 @@ function backend(kind: StorageKind): Backend {
         partSize: PART,
         expirySeconds,
         metadataCache,
+        observe,
       });
     }
     opened.push(storage);
@@ -96,10 +126,10 @@ function backend(kind: StorageKind): Backend {
 
   return {
     kind,
-    site(expirySeconds = 0) {
+    site(expirySeconds = 0, observe?: S3Observer) {
       const place = createTestStorage(kind);
       places.push(place);
-      const storage = open(place, expirySeconds);
+      const storage = open(place, expirySeconds, observe);
       if (kind === 'file') {
         const directory = directoryOf(place);
         return {
@@ -110,9 +140,32 @@ function backend(kind: StorageKind): Backend {
           inventory: async () => (await readdir(directory)).sort(),
         };
       }
+      const services = s3ServicesOf(kind);
+      const bucket = place.env.S3_BUCKET ?? '';
       return {
         storage,
-        reopen: () => open(place, 0),
+        reopen: () => open(place, 0, observe),
+        bucket,
+        plainStore() {
+          const plain = new PlainS3Store({
+            partSize: PART,
+            cache: NO_CACHE,
+            s3ClientConfig: {
+              bucket,
+              endpoint: services.s3Endpoint,
+              region: 'us-east-1',
+              credentials: {
+                accessKeyId: services.s3AccessKeyId,
+                secretAccessKey: services.s3SecretAccessKey,
+              },
+              forcePathStyle: true,
+              requestChecksumCalculation: 'WHEN_REQUIRED',
+              responseChecksumValidation: 'WHEN_REQUIRED',
+            },
+          });
+          plainStores.push(plain);
+          return plain;
+        },
         async exists() {
           const client = s3ClientFor(s3ServicesOf(kind));
           try {
@@ -129,6 +182,7 @@ function backend(kind: StorageKind): Backend {
     },
     async cleanup() {
       await Promise.all(opened.map((storage) => storage.close()));
+      for (const plain of plainStores) plain.close();
       for (const redis of redisClients) redis.disconnect();
       await Promise.all(places.map((place) => place.cleanup()));
     },
@@ -204,6 +258,103 @@ async function finishedUpload(
   const id = await create(storage.datastore, data.length, metadata);
   if (data.length > 0) await writeInPieces(storage.datastore, id, data, [data.length]);
   return id;
+}
+
+/**
+ * `data` written from `offset` as a PATCH writes it: in a request's context that declared the
+ * body's length, so the S3 store streams parts straight from the body (its own path, not
+ * @tus/s3-store's temporary files).
+ */
+function writeAsRequest(
+  store: DataStore,
+  id: string,
+  data: Buffer,
+  offset: number,
+  stream: Readable = body(data),
+) {
+  return inContext(() => {
+    const context = currentContext();
+    if (context) context.bodyLength = data.length;
+    return store.write(stream, id, offset);
+  });
+}
+
+/** A body that hands over `head`, then waits for `go` before the rest, then ends. */
+function pausedBody(head: Buffer, rest: Buffer, go: Promise<void>) {
+  let headTaken!: () => void;
+  const taken = new Promise<void>((resolve) => {
+    headTaken = resolve;
+  });
+  async function* chunks() {
+    yield head;
+    // The store asked for more: it has taken the head.
+    headTaken();
+    await go;
+    if (rest.length > 0) yield rest;
+  }
+  return { stream: Readable.from(chunks(), { objectMode: false }), taken };
+}
+
+/** A body that sends `data`, then is destroyed (a client gone mid-request); with `error`, fails. */
+function brokenBody(data: Buffer, error?: Error): Readable {
+  let sent = 0;
+  const chunk = 64 * 1024;
+  return new Readable({
+    read() {
+      if (sent >= data.length) {
+        this.destroy(error);
+        return;
+      }
+      this.push(data.subarray(sent, sent + chunk));
+      sent += chunk;
+    },
+  });
+}
+
+/** What an upload just created in `bucket` reads as, in the fields `view` keeps. */
+function createdView(
+  bucket: string,
+  id: string,
+  size: number,
+  metadata: Record<string, string | null>,
+  created: Upload,
+) {
+  return {
+    size,
+    offset: 0,
+    sizeIsDeferred: false,
+    metadata,
+    creation_date: created.creation_date,
+    storage: { type: 's3', path: id, bucket },
+  };
+}
+
+/** What tus reads of an upload: what the two S3 stores must agree on. */
+function view(upload: Upload) {
+  return {
+    size: upload.size,
+    offset: upload.offset,
+    sizeIsDeferred: upload.sizeIsDeferred,
+    metadata: upload.metadata,
+    creation_date: upload.creation_date,
+    storage: upload.storage,
+  };
+}
+
+/** Part numbers and sizes of the unfinished multipart upload of `id`, read straight from S3. */
+async function partsOf(kind: StorageKind, bucket: string, id: string) {
+  const client = s3ClientFor(s3ServicesOf(kind));
+  try {
+    const { Uploads = [] } = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+    const upload = Uploads.find((u) => u.Key === id);
+    if (!upload) return undefined;
+    const { Parts = [] } = await client.send(
+      new ListPartsCommand({ Bucket: bucket, Key: id, UploadId: upload.UploadId }),
+    );
+    return Parts.map((part) => ({ number: part.PartNumber, size: part.Size }));
+  } finally {
+    client.destroy();
+  }
 }
 
 async function readSha256(storage: UploadStorage, id: string, range?: ByteRange) {
@@ -613,5 +764,388 @@ describe.each(BACKENDS)('storage contract on %s', (kind) => {
     // Nothing is left to sweep.
     expect(await store.deleteExpired()).toBe(0);
     await expectFinished(expiring.storage, finished, done);
+  });
+
+  // What @tus/utils' shared store suite (packages/utils/src/test/stores.ts) checks of every
+  // store, where the tests above do not already.
+
+  test('the datastore reports the extensions tus serves; create() answers the Upload with where it is stored', async () => {
+    const store = storage.datastore;
+    for (const extension of [
+      'creation',
+      'creation-with-upload',
+      'creation-defer-length',
+      'termination',
+      'expiration',
+    ]) {
+      expect({ extension, has: store.hasExtension(extension) }).toEqual({ extension, has: true });
+    }
+    expect(typeof store.write).toBe('function');
+    expect(typeof store.getUpload).toBe('function');
+
+    const id = newId();
+    const created = await store.create(
+      new Upload({ id, size: 1000, offset: 0, metadata: { filename: '世界_plan.pdf', x: null } }),
+    );
+    expect(created).toBeInstanceOf(Upload);
+    expect(created.storage?.type).toBe(kind === 'file' ? 'file' : 's3');
+    expect(created.storage?.path).toEqual(expect.any(String));
+    expect(created.storage?.path).toContain(id);
+    expect({ offset: created.offset, sizeIsDeferred: created.sizeIsDeferred }).toEqual({
+      offset: 0,
+      sizeIsDeferred: false,
+    });
+    // What the record says of where it is stored is the upload's own place, not a link.
+    expect(await storage.contentKeyOf(id)).toBe(id);
+    const read = await store.getUpload(id);
+    expect({ sizeIsDeferred: read.sizeIsDeferred, metadata: read.metadata }).toEqual({
+      sizeIsDeferred: false,
+      metadata: { filename: '世界_plan.pdf', x: null },
+    });
+  });
+
+  test('a deferred length is stored as deferred (sizeIsDeferred) until declared, on any instance', async () => {
+    const id = await create(storage.datastore, undefined, { filename: 'later.bin' });
+    for (const instance of [storage, site.reopen()]) {
+      const upload = await instance.datastore.getUpload(id);
+      expect({ size: upload.size, sizeIsDeferred: upload.sizeIsDeferred }).toEqual({
+        size: undefined,
+        sizeIsDeferred: true,
+      });
+    }
+    await storage.datastore.declareUploadLength(id, 10);
+    for (const instance of [storage, site.reopen()]) {
+      const upload = await instance.datastore.getUpload(id);
+      expect({ size: upload.size, sizeIsDeferred: upload.sizeIsDeferred }).toEqual({
+        size: 10,
+        sizeIsDeferred: false,
+      });
+    }
+    const data = randomContent(10);
+    await writeInPieces(storage.datastore, id, data, [4, 6]);
+    await expectFinished(storage, id, data);
+  });
+
+  test('write() and declareUploadLength() of an unknown upload reject and create nothing', async () => {
+    const before = await site.inventory();
+    const unknown = newId();
+    await expect(
+      storage.datastore.write(body(randomContent(1000)), unknown, 0),
+    ).rejects.toBeDefined();
+    await expect(
+      writeAsRequest(storage.datastore, unknown, randomContent(1000), 0),
+    ).rejects.toBeDefined();
+    await expect(storage.datastore.declareUploadLength(unknown, 10)).rejects.toBeDefined();
+    await expectNotFound(storage.datastore.getUpload(unknown));
+    expect(await site.inventory()).toEqual(before);
+  });
+
+  test.each([
+    ['destroyed', undefined, false],
+    ['failing', new Error('the client went away'), false],
+    ['destroyed before its declared length', undefined, true],
+    ['failing before its declared length', new Error('the client went away'), true],
+  ])(
+    'a write whose body is %s rejects; the upload resumes from the offset it reports and finishes',
+    async (_, error, declared) => {
+      // On S3 the first part is sent; the body breaks a MiB into the second (upstream's
+      // "no unhandled rejection when an upload fails" case).
+      const data = randomContent(2 * PART + 100);
+      const id = await create(storage.datastore, data.length);
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const broken = brokenBody(data.subarray(0, PART + MIB), error);
+        // As a PATCH whose Content-Length said the whole upload, or as a body of unknown length.
+        const writing = declared
+          ? writeAsRequest(storage.datastore, id, data, 0, broken)
+          : storage.datastore.write(broken, id, 0);
+        await expect(writing).rejects.toBeDefined();
+        // A write that stops leaves what it stored, never more than was sent.
+        const { offset } = await storage.datastore.getUpload(id);
+        expect(offset).toBeGreaterThanOrEqual(0);
+        expect(offset).toBeLessThanOrEqual(PART + MIB);
+        expect((await site.reopen().datastore.getUpload(id)).offset).toBe(offset);
+        await writeInPieces(storage.datastore, id, data, [data.length - offset], offset);
+        await expectFinished(storage, id, data);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+      expect(unhandled).toEqual([]);
+    },
+  );
+
+  test('an upload smaller than a part, written in two pieces: offsets after each, the bytes equal', async () => {
+    // Upstream's incomplete-part cases: on S3 the first piece waits as the tail (no part), the
+    // second finishes the upload from it.
+    const data = randomContent(2048);
+    const id = await create(storage.datastore, data.length);
+    expect((await storage.datastore.getUpload(id)).offset).toBe(0);
+    await writeInPieces(storage.datastore, id, data, [1024]);
+    if (kind !== 'file') expect(await site.inventory()).toContain(`${id}.part`);
+    expect((await site.reopen().datastore.getUpload(id)).offset).toBe(1024);
+    await writeInPieces(storage.datastore, id, data, [1024], 1024);
+    await expectFinished(storage, id, data);
+    expect(await site.inventory()).not.toContain(`${id}.part`);
+  });
+
+  test('pieces of exactly one part each: no tail between them, the bytes equal', async () => {
+    const data = randomContent(2 * PART);
+    const id = await create(storage.datastore, data.length);
+    await writeInPieces(storage.datastore, id, data, [PART]);
+    if (kind !== 'file') {
+      expect(await site.inventory()).not.toContain(`${id}.part`);
+      expect(await partsOf(kind, site.bucket ?? '', id)).toEqual([{ number: 1, size: PART }]);
+    }
+    await writeInPieces(storage.datastore, id, data, [PART], PART);
+    await expectFinished(storage, id, data);
+  });
+
+  test('datastore.remove while a write is in flight: the upload is gone (404) once both settle', async () => {
+    const data = randomContent(PART + 2 * MIB);
+    const id = await create(storage.datastore, data.length);
+    let go!: () => void;
+    const removed = new Promise<void>((resolve) => {
+      go = resolve;
+    });
+    const { stream, taken } = pausedBody(data.subarray(0, MIB), data.subarray(MIB), removed);
+    const writing = storage.datastore.write(stream, id, 0);
+    await taken;
+    const removing = storage.datastore.remove(id);
+    await Promise.allSettled([removing]);
+    go();
+    await Promise.allSettled([writing]);
+    await expect(removing).resolves.toBeUndefined();
+
+    await expectNotFound(storage.datastore.getUpload(id));
+    await expectNotFound(site.reopen().datastore.getUpload(id));
+    expect(await storage.stat(id)).toBeUndefined();
+    // Nothing of it is left behind: no object, tail or multipart upload (its bytes were sent
+    // to a multipart upload that no longer exists, and refused).
+    expect((await site.inventory()).filter((name) => name.includes(id))).toEqual([]);
+  });
+
+  test('an id used again after its upload was removed starts afresh: its new length, metadata and bytes', async () => {
+    const id = newId();
+    const store = storage.datastore;
+    // Unfinished, then removed, then again finished, removed, and once more.
+    const first = randomContent(PART + 1000);
+    await store.create(new Upload({ id, size: 3 * PART, offset: 0, metadata: { n: '1' } }));
+    await writeInPieces(store, id, first, [first.length]);
+    await store.remove(id);
+
+    const second = randomContent(MIB + 3);
+    await store.create(new Upload({ id, size: second.length, offset: 0, metadata: { n: '2' } }));
+    const again = await store.getUpload(id);
+    expect({ offset: again.offset, size: again.size, metadata: again.metadata }).toEqual({
+      offset: 0,
+      size: second.length,
+      metadata: { n: '2' },
+    });
+    await writeInPieces(store, id, second, [second.length]);
+    await expectFinished(storage, id, second);
+    await expectFinished(site.reopen(), id, second);
+    await store.remove(id);
+
+    const third = randomContent(PART + 5);
+    await store.create(new Upload({ id, size: third.length, offset: 0, metadata: { n: '3' } }));
+    await writeInPieces(store, id, third, [third.length]);
+    await expectFinished(storage, id, third);
+    await expectFinished(site.reopen(), id, third);
+    expect((await storage.stat(id))?.metadata).toEqual({ n: '3' });
+  });
+});
+
+/** What @tus/s3-store's own tests (packages/s3-store/src/test/index.ts) check of S3 alone. */
+describe.each(BACKENDS.filter((kind) => kind !== 'file'))('S3 storage on %s', (kind) => {
+  const factory = backend(kind);
+  let site: Site;
+  let storage: UploadStorage;
+  let bucket: string;
+
+  beforeAll(async () => {
+    site = factory.site();
+    storage = site.storage;
+    bucket = site.bucket ?? '';
+    await storage.init();
+  });
+  afterAll(() => factory.cleanup());
+
+  test('parts are numbered 1, 2, 3, … with no gap, whether streamed from a request or spooled by @tus/s3-store', async () => {
+    const data = randomContent(5 * PART + 10);
+    const id = await create(storage.datastore, data.length);
+    // Three parts in one PATCH, streamed from its body.
+    expect(await writeAsRequest(storage.datastore, id, data.subarray(0, 3 * PART), 0)).toBe(
+      3 * PART,
+    );
+    expect(await partsOf(kind, bucket, id)).toEqual(
+      [1, 2, 3].map((number) => ({ number, size: PART })),
+    );
+    // Two more through @tus/s3-store's own way (a body of unknown length).
+    await writeInPieces(storage.datastore, id, data, [2 * PART], 3 * PART);
+    expect(await partsOf(kind, bucket, id)).toEqual(
+      [1, 2, 3, 4, 5].map((number) => ({ number, size: PART })),
+    );
+    expect(await site.inventory()).not.toContain(`${id}.part`);
+    expect(await writeAsRequest(storage.datastore, id, data.subarray(5 * PART), 5 * PART)).toBe(
+      data.length,
+    );
+    await expectFinished(storage, id, data);
+    expect(await partsOf(kind, bucket, id)).toBeUndefined();
+  });
+
+  test('getUpload() of an upload with a tail asks S3 for the size of the tail, never for its bytes', async () => {
+    const asked: string[] = [];
+    const observed = factory.site(0, (operation) => asked.push(operation));
+    await observed.storage.init();
+    const store = observed.storage.datastore;
+    const data = randomContent(PART + 4096);
+    const id = await create(store, 2 * PART);
+    await writeInPieces(store, id, data, [PART + 1024, 3072]);
+    expect(await observed.inventory()).toContain(`${id}.part`);
+
+    asked.length = 0;
+    expect((await store.getUpload(id)).offset).toBe(data.length);
+    // The record is known (written or read here before): the parts' listing and the tail's HEAD.
+    expect(asked.sort()).toEqual(['HeadObject', 'ListParts']);
+    // Another instance reads the record first (from S3, or from the cache Redis shares), and
+    // still never the tail.
+    asked.length = 0;
+    expect((await observed.reopen().datastore.getUpload(id)).offset).toBe(data.length);
+    const record = kind.endsWith('+redis') ? [] : ['GetObject'];
+    expect(asked.sort()).toEqual([...record, 'HeadObject', 'ListParts']);
+  });
+
+  test('remove() of an upload whose multipart upload is gone (aborted outside) removes what is left', async () => {
+    // Upstream answers 404 there (NoSuchUpload); here the record still exists, so everything goes.
+    const data = randomContent(PART + MIB);
+    const id = await create(storage.datastore, 2 * PART);
+    await writeInPieces(storage.datastore, id, data, [data.length]);
+    const client = s3ClientFor(s3ServicesOf(kind));
+    try {
+      const { Uploads = [] } = await client.send(
+        new ListMultipartUploadsCommand({ Bucket: bucket }),
+      );
+      const upload = Uploads.find((u) => u.Key === id);
+      expect(upload?.UploadId).toEqual(expect.any(String));
+      await client.send(
+        new AbortMultipartUploadCommand({ Bucket: bucket, Key: id, UploadId: upload?.UploadId }),
+      );
+    } finally {
+      client.destroy();
+    }
+    await expect(storage.datastore.remove(id)).resolves.toBeUndefined();
+    await expectNotFound(storage.datastore.getUpload(id));
+    await expectNotFound(site.reopen().datastore.getUpload(id));
+    expect((await site.inventory()).filter((name) => name.includes(id))).toEqual([]);
+  });
+
+  test('.info format: what this storage writes, a plain @tus/s3-store S3Store reads the same, unfinished and finished', async () => {
+    const plain = site.plainStore?.() as PlainS3Store;
+    const metadata = { filename: 'Menü ✓.bin', filetype: 'application/octet-stream', none: null };
+    const data = randomContent(PART + MIB + 3);
+    const id = newId();
+    const created = await storage.datastore.create(
+      new Upload({ id, size: data.length, offset: 0, metadata }),
+    );
+    expect(created.creation_date).toEqual(expect.any(String));
+    const ours = view(await storage.datastore.getUpload(id));
+    expect(ours).toEqual(createdView(bucket, id, data.length, metadata, created));
+    expect(view(await plain.getUpload(id))).toEqual(ours);
+
+    // A part and a tail.
+    await writeInPieces(storage.datastore, id, data, [PART + MIB]);
+    expect(view(await plain.getUpload(id))).toEqual(view(await storage.datastore.getUpload(id)));
+    expect((await plain.getUpload(id)).offset).toBe(PART + MIB);
+
+    await writeInPieces(storage.datastore, id, data, [3], PART + MIB);
+    // Finished: this storage answers without the creation date (finished uploads never
+    // expire); the record keeps it, and @tus/s3-store reads it from there.
+    const finished = view(await storage.datastore.getUpload(id));
+    const recorded = await storage.recordOf(id);
+    expect(finished.creation_date).toBeUndefined();
+    expect(recorded.creation_date).toBe(created.creation_date);
+    expect(view(await plain.getUpload(id))).toEqual({
+      ...finished,
+      offset: data.length,
+      creation_date: created.creation_date,
+    });
+    expect(await sha256OfStream(await plain.read(id))).toBe(sha256(data));
+
+    // Stamped with its finish time, as the server does: the stamp is tus metadata to upstream.
+    const stamped = await storage.markFinished(await storage.datastore.getUpload(id));
+    const plainStamped = await plain.getUpload(id);
+    expect(plainStamped.metadata).toEqual(stamped.metadata);
+    expect(plainStamped.metadata?.[FINISHED_KEY]).toEqual(expect.any(String));
+    expect({ offset: plainStamped.offset, size: plainStamped.size }).toEqual({
+      offset: data.length,
+      size: data.length,
+    });
+
+    // A deferred length, declared here, is declared to upstream too.
+    const deferred = await create(storage.datastore, undefined, { filename: 'later.bin' });
+    expect(view(await plain.getUpload(deferred))).toEqual(
+      view(await storage.datastore.getUpload(deferred)),
+    );
+    expect((await plain.getUpload(deferred)).sizeIsDeferred).toBe(true);
+    await storage.datastore.declareUploadLength(deferred, 100);
+    expect(view(await plain.getUpload(deferred))).toEqual(
+      view(await storage.datastore.getUpload(deferred)),
+    );
+    expect((await plain.getUpload(deferred)).size).toBe(100);
+
+    // Removed here: gone to upstream as well.
+    await storage.datastore.remove(id);
+    await expect(plain.getUpload(id)).rejects.toMatchObject({ status_code: 404 });
+  });
+
+  test('.info format: an upload a plain @tus/s3-store S3Store created and began, this storage reads, writes and finishes', async () => {
+    const plain = site.plainStore?.() as PlainS3Store;
+    const metadata = { filename: 'Menü ✓.bin', filetype: 'text/plain', none: null };
+    const data = randomContent(2 * PART + MIB + 1);
+    const id = newId();
+    const created = await plain.create(new Upload({ id, size: data.length, offset: 0, metadata }));
+    expect(view(await storage.datastore.getUpload(id))).toEqual(view(await plain.getUpload(id)));
+    expect(view(await storage.datastore.getUpload(id))).toEqual(
+      createdView(bucket, id, data.length, metadata, created),
+    );
+
+    // Upstream writes a part and a tail (`<id>.part`) ...
+    expect(await plain.write(body(data.subarray(0, PART + MIB)), id, 0)).toBe(PART + MIB);
+    expect(await site.inventory()).toContain(`${id}.part`);
+    expect(view(await storage.datastore.getUpload(id))).toEqual(view(await plain.getUpload(id)));
+    expect((await site.reopen().datastore.getUpload(id)).offset).toBe(PART + MIB);
+
+    // ... this storage goes on from there, as a PATCH and as @tus/s3-store's own way, and finishes.
+    const offset = PART + MIB;
+    expect(
+      await writeAsRequest(storage.datastore, id, data.subarray(offset, offset + PART), offset),
+    ).toBe(offset + PART);
+    expect((await storage.datastore.getUpload(id)).offset).toBe(offset + PART);
+    expect((await plain.getUpload(id)).offset).toBe(offset + PART);
+    await writeInPieces(storage.datastore, id, data, [data.length - offset - PART], offset + PART);
+    await expectFinished(storage, id, data);
+    await expectFinished(site.reopen(), id, data);
+    expect(await site.inventory()).not.toContain(`${id}.part`);
+    expect((await storage.stat(id))?.metadata).toEqual(metadata);
+    const stamped = await storage.markFinished(await storage.datastore.getUpload(id));
+    expect((await storage.stat(id))?.lastModified.toISOString()).toBe(
+      stamped.metadata?.[FINISHED_KEY],
+    );
+    expect((await plain.getUpload(id)).offset).toBe(data.length);
+
+    // Created by upstream with a deferred length, declared and finished here.
+    const deferred = newId();
+    await plain.create(new Upload({ id: deferred, offset: 0, metadata: { filename: 'd.bin' } }));
+    expect((await storage.datastore.getUpload(deferred)).sizeIsDeferred).toBe(true);
+    const small = randomContent(1000);
+    await writeInPieces(storage.datastore, deferred, small, [600]);
+    await storage.datastore.declareUploadLength(deferred, small.length);
+    await writeInPieces(storage.datastore, deferred, small, [400], 600);
+    await expectFinished(storage, deferred, small);
+
+    await storage.datastore.remove(id);
+    await expect(plain.getUpload(id)).rejects.toMatchObject({ status_code: 404 });
   });
 });

@@ -26,6 +26,7 @@ import { type KvStore, MemoryKvStore, type Upload } from '@tus/utils';
 import {
   type ByteRange,
   type ContentSource,
+  FINISHED_KEY,
   linkedOwner,
   StorageError,
   type StoredContent,
@@ -58,7 +59,11 @@ export type S3StorageOptions = {
   observe?: S3Observer;
 };
 
-type ObjectFacts = { size: number; lastModified: Date; etag: string; at: number };
+/**
+ * What HEAD said of a finished object, and the record it was asked for (`basis`: its length,
+ * finish time and creation date): an id used again names another upload, whose object is another.
+ */
+type ObjectFacts = { size: number; lastModified: Date; etag: string; at: number; basis: string };
 const FACTS_TTL_MS = 60_000;
 const FACTS_MAX = 10_000;
 
@@ -177,7 +182,8 @@ export class S3Storage implements UploadStorage {
     );
     if (!record) return undefined;
     const key = linkedOwner(record, id) ?? id;
-    const facts = await this.contextOf(key);
+    const basis = `${record.size} ${record.metadata?.[FINISHED_KEY] ?? ''} ${record.creation_date ?? ''}`;
+    const facts = await this.objectFactsOf(key, basis);
     if (!facts) return undefined;
     const content = { lastModified: facts.lastModified, identity: `${key}:${facts.etag}` };
     return {
@@ -194,11 +200,12 @@ export class S3Storage implements UploadStorage {
 
   /**
    * Size, date and ETag of the object under a content key. A finished object is never written
-   * again, so what HEAD said is kept (briefly, and forgotten when a read finds it gone).
+   * again, so what HEAD said is kept (briefly, and forgotten when a read finds it gone) for the
+   * record it was asked for: a record that changed (an id removed and used again) asks again.
    */
-  private async contextOf(key: string): Promise<ObjectFacts | undefined> {
+  private async objectFactsOf(key: string, basis: string): Promise<ObjectFacts | undefined> {
     const known = this.facts.get(key);
-    if (known && Date.now() - known.at < FACTS_TTL_MS) return known;
+    if (known && known.basis === basis && Date.now() - known.at < FACTS_TTL_MS) return known;
     try {
       // The object exists only once the multipart upload was completed: no parts to list.
       const { headers } = await this.http.head(key);
@@ -208,6 +215,7 @@ export class S3Storage implements UploadStorage {
         lastModified: lastModified ? new Date(lastModified) : new Date(0),
         etag: headers.etag ?? `"${key}"`,
         at: Date.now(),
+        basis,
       };
       this.facts.delete(key);
       this.facts.set(key, facts);
