@@ -23,6 +23,8 @@ const EXPOSED = [
   'Content-Disposition',
   'ETag',
   'Last-Modified',
+  // The id every log line of the request carries: what a page reports when something failed.
+  'X-Request-Id',
 ].join(', ');
 
 /** Request headers a browser page may send beyond the safelisted ones (preflights). */

@@ -96,7 +96,13 @@ describe.each(STORAGE_KINDS)('limits, CORS and safe downloads on the %s configur
         expect(res.headers.get('vary')).toMatch(/Origin/);
       }
       const exposed = (answers[0]?.headers.get('access-control-expose-headers') ?? '').split(', ');
-      for (const name of ['Location', 'Upload-Offset', 'Upload-Length', 'Tus-Resumable']) {
+      for (const name of [
+        'Location',
+        'Upload-Offset',
+        'Upload-Length',
+        'Tus-Resumable',
+        'X-Request-Id',
+      ]) {
         expect(exposed).toContain(name);
       }
       const download = (answers[2]?.headers.get('access-control-expose-headers') ?? '').split(', ');
