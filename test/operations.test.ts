@@ -2,7 +2,12 @@ import { rmSync } from 'node:fs';
 import { afterAll, describe, expect, test } from '@jest/globals';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
 import { startDedicatedRedis, waitFor } from './harness/services.ts';
-import { createTestStorage, randomContent, type TestStorage } from './harness/stack.ts';
+import {
+  createTestStorage,
+  randomContent,
+  STORAGE_KINDS,
+  type TestStorage,
+} from './harness/stack.ts';
 import { createUpload, head, idOf, patch, TUS } from './harness/tus.ts';
 
 // Started by hand, not with serverOnStorage: a server per test, on a storage or Redis the test
@@ -91,36 +96,39 @@ describe('health, readiness and logs', () => {
     expect(output).not.toContain('token-that-must-not-leak');
   });
 
-  test('every line a request logs carries its id: X-Request-Id from a proxy, echoed back, or a new one', async () => {
-    // A hook receiver that is not there: the creation's hook logs a line of its own (503).
-    const server = await serverOn(createTestStorage('s3'), {
-      HOOKS_HTTP_URL: 'http://127.0.0.1:9/hooks',
-      HOOKS_ENABLED_EVENTS: 'pre-create',
-    });
-    const sent = await fetch(`${server.url}/files`, {
-      method: 'POST',
-      headers: { ...TUS, 'Upload-Length': '5', 'X-Request-Id': 'proxy-7f3a.1' },
-    });
-    expect(sent.status).toBe(503);
-    expect(sent.headers.get('x-request-id')).toBe('proxy-7f3a.1');
-    const mine = (line: Record<string, unknown>) => line.requestId === 'proxy-7f3a.1';
-    await server.waitForLog((line) => mine(line) && line.req !== undefined, 'the request line');
-    const lines = server.logs().filter(mine);
-    expect(lines.map((line) => line.msg)).toEqual([
-      'hook delivery failed',
-      expect.stringMatching(/^POST \/files 503/),
-    ]);
-
-    // No id, or one that is not a short printable token: the server makes one.
-    for (const header of [undefined, 'x'.repeat(129), 'a b']) {
-      const res = await fetch(`${server.url}/healthz`, {
-        headers: header === undefined ? {} : { 'X-Request-Id': header },
+  test.each(STORAGE_KINDS)(
+    'every line a request logs carries its id: X-Request-Id from a proxy, echoed back, or a new one (%s)',
+    async (kind) => {
+      // A hook receiver that is not there: the creation's hook logs a line of its own (503).
+      const server = await serverOn(createTestStorage(kind), {
+        HOOKS_HTTP_URL: 'http://127.0.0.1:9/hooks',
+        HOOKS_ENABLED_EVENTS: 'pre-create',
       });
-      const id = res.headers.get('x-request-id') ?? '';
-      expect(id).toMatch(/^[0-9a-f-]{36}$/);
-      await server.waitForLog((line) => line.requestId === id, `the line of ${id}`);
-    }
-  });
+      const sent = await fetch(`${server.url}/files`, {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Length': '5', 'X-Request-Id': 'proxy-7f3a.1' },
+      });
+      expect(sent.status).toBe(503);
+      expect(sent.headers.get('x-request-id')).toBe('proxy-7f3a.1');
+      const mine = (line: Record<string, unknown>) => line.requestId === 'proxy-7f3a.1';
+      await server.waitForLog((line) => mine(line) && line.req !== undefined, 'the request line');
+      const lines = server.logs().filter(mine);
+      expect(lines.map((line) => line.msg)).toEqual([
+        'hook delivery failed',
+        expect.stringMatching(/^POST \/files 503/),
+      ]);
+
+      // No id, or one that is not a short printable token: the server makes one.
+      for (const header of [undefined, 'x'.repeat(129), 'a b']) {
+        const res = await fetch(`${server.url}/healthz`, {
+          headers: header === undefined ? {} : { 'X-Request-Id': header },
+        });
+        const id = res.headers.get('x-request-id') ?? '';
+        expect(id).toMatch(/^[0-9a-f-]{36}$/);
+        await server.waitForLog((line) => line.requestId === id, `the line of ${id}`);
+      }
+    },
+  );
 
   test('a malformed request never crashes the server', async () => {
     const server = await serverOn(createTestStorage('file'));
