@@ -34,7 +34,8 @@ export class UploadStore extends DelegatingStore {
 
   override async create(upload: Upload): Promise<Upload> {
     const created = await this.inner.create(upload);
-    currentContext()?.offsets.set(created.id, created.size === 0 ? 0 : created.offset);
+    // A new upload holds no bytes yet (a 0-byte one is finished at that offset).
+    currentContext()?.offsets.set(created.id, 0);
     return created;
   }
 
