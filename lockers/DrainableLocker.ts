@@ -21,8 +21,10 @@ export class DrainableLocker implements Locker {
 
   newLock(id: string): Lock {
     // Nobody knows the id of an upload being created before its answer; without a body the
-    // creation writes nothing another request could race.
-    if (currentContext()?.creationWithoutBody) return UNLOCKED;
+    // creation writes nothing another request could race. Any other lock it takes (dedupe's
+    // content lock, when a 0-byte upload finishes at creation) is a lock.
+    const context = currentContext();
+    if (context?.creationWithoutBody && context.createdId === id) return UNLOCKED;
     const lock = this.inner.newLock(id);
     const { held, observer } = this;
     const tracked: Lock = {

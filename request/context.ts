@@ -35,7 +35,7 @@ export type RequestContext = {
    * others (downloads, links, proofs, health). Every refusal of the request follows it.
    */
   answers: 'tus' | 'json';
-  /** The id of the upload this request created (a creation's path names none). */
+  /** The id of the upload this request creates, once it is chosen (a creation's path names none). */
   createdId?: string;
   /**
    * A tus creation that carries no upload body: it writes nothing under the new upload's lock,

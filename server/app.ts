@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { EVENTS, type Server as TusServer, type Upload } from '@tus/server';
+import type { Server as TusServer } from '@tus/server';
 import express, {
   type Express,
   type NextFunction,
@@ -166,11 +166,6 @@ export function createApp({
   hooks,
   metrics,
 }: AppParts): Express {
-  // The id a creation was given, for its log line.
-  tus.on(EVENTS.POST_CREATE, (req: object, upload: Upload) => {
-    contextOf(req).createdId = upload.id;
-  });
-
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

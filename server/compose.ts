@@ -198,7 +198,11 @@ export function compose(config: Config, logger: Logger): Composition {
     path: '/files',
     datastore,
     // A pre-create hook may choose the id (ChangeFileInfo.ID); otherwise tus's own.
-    namingFunction: (req) => contextOf(req).hookChanges?.id ?? Uid.rand(),
+    namingFunction: (req) => {
+      const context = contextOf(req);
+      context.createdId = context.hookChanges?.id ?? Uid.rand();
+      return context.createdId;
+    },
     locker,
     lockDrainTimeout: LOCK_DRAIN_MS,
     maxSize: config.maxUploadSize > 0 ? config.maxUploadSize : undefined,
