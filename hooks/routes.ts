@@ -118,7 +118,7 @@ export function postReceive({ hooks, storage, logger }: HookRouteParts): Request
     const start = Number(req.get('upload-offset'));
     if (!Number.isSafeInteger(start)) return next();
     const facts = contextOf(req);
-    const stop = { controller: new AbortController() } as NonNullable<typeof facts.hookStop>;
+    const stop: NonNullable<typeof facts.hookStop> = { controller: new AbortController() };
     facts.hookStop = stop;
     let told = 0;
     let record: Promise<Upload | undefined> | undefined;
