@@ -1,14 +1,29 @@
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
-import { currentContext } from '../request/context.ts';
+import { currentContext, type EdgeLock } from '../request/context.ts';
 
 /** The lock of a creation without a body: there is nothing to exclude. */
 const UNLOCKED: Lock = { lock: async () => undefined, unlock: async () => undefined };
 
 /**
+ * The edge's lock, as tus's handler takes it again: tus's way of asking its request to stop is
+ * kept (and used at once if another request asked already); tus's unlock ends the lock.
+ */
+function reentered(edge: EdgeLock): Lock {
+  return {
+    async lock(_signal, requestRelease) {
+      edge.onRelease = requestRelease;
+      if (edge.releaseAsked) await requestRelease();
+    },
+    unlock: () => edge.unlock(),
+  };
+}
+
+/**
  * Wraps any Locker and remembers the locks it currently holds, so that shutdown can ask
  * every in-flight request to stop reading, persist what it received and unlock. Once a request
  * holds an upload's lock, it forgets the record it may have read before (another request may
- * have changed it meanwhile): what it reads from then on is current.
+ * have changed it meanwhile): what it reads from then on is current. A request that took its
+ * upload's lock at the edge (server/uploadLock.ts) re-enters it when tus takes it.
  */
 export class DrainableLocker implements Locker {
   private readonly held = new Map<Lock, RequestRelease>();
@@ -25,6 +40,8 @@ export class DrainableLocker implements Locker {
     // content lock, when a 0-byte upload finishes at creation) is a lock.
     const context = currentContext();
     if (context?.creationWithoutBody && context.createdId === id) return UNLOCKED;
+    const edge = context?.uploadLock;
+    if (edge?.id === id && edge.state === 'held') return reentered(edge);
     const lock = this.inner.newLock(id);
     const { held, observer } = this;
     const tracked: Lock = {
@@ -37,6 +54,7 @@ export class DrainableLocker implements Locker {
             }
           : requestRelease;
         await lock.lock(signal, release);
+        // Read before the lock, the record may have changed while the request waited.
         currentContext()?.records.delete(id);
         observer?.waited((performance.now() - started) / 1000);
         held.set(tracked, release);

@@ -3,6 +3,7 @@ import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
 import { ERRORS } from '../errors/catalogue.ts';
 import { currentContext, type RequestContext } from '../request/context.ts';
+import { HeldByAnotherOwner, mayAskRelease, ownerTagOf } from './owners.ts';
 
 export type RedisLockerOptions = {
   /** Connection for commands; the caller owns it (connects and quits it). */
@@ -64,7 +65,8 @@ type Waiter = { released: boolean; wake?: () => void };
  * `released <key>` (wakes the acquirers waiting for that key).
  *
  * A token starts with the Redis client id of the connection that took the lock
- * (`<client id>.<random>`). When an instance dies, even by kill -9, the kernel closes its
+ * (`<client id>.<random>`, then `.<owner tag>` for a lock taken at the edge with auth on: see
+ * lockers/owners.ts). When an instance dies, even by kill -9, the kernel closes its
  * connections and Redis forgets its client id at once; an acquirer that finds the holder's id
  * gone from `CLIENT LIST` takes the lock over instead of waiting out the lease. A live instance
  * keeps its connection however long its event loop stalls, so it is never overtaken this way.
@@ -107,7 +109,7 @@ export class RedisLocker implements Locker {
   }
 
   newLock(id: string): Lock {
-    return new RedisLock(this, `${this.keyPrefix}{${id}}`);
+    return new RedisLock(this, id, `${this.keyPrefix}{${id}}`);
   }
 
   /** Stops listening, quits the subscriber it created and fails the acquisitions still waiting. */
@@ -256,9 +258,11 @@ class RedisLock implements Lock {
   private renewal?: NodeJS.Timeout;
   /** The request that holds the lock: its storage writes stop when the lock is lost. */
   private scope?: RequestContext;
+  private ownerTag?: string;
 
   constructor(
     private readonly locker: RedisLocker,
+    private readonly id: string,
     readonly key: string,
   ) {}
 
@@ -268,6 +272,7 @@ class RedisLock implements Lock {
     await locker.listen();
     this.requestRelease = requestRelease;
     this.scope = currentContext();
+    this.ownerTag = ownerTagOf(this.scope, this.id);
     this.asked = false;
     const waiter: Waiter = { released: false };
     const stopWaiting = locker.addWaiter(this.key, waiter);
@@ -294,6 +299,9 @@ class RedisLock implements Lock {
         }
         // "If the lock is already held by another request, the 'cancelReq' callback is provided
         // to signal the current lock holder to release the lock" — the holder may be elsewhere.
+        if (!mayAskRelease(this.scope, this.id, holder.split('.')[2])) {
+          throw new HeldByAnotherOwner();
+        }
         await locker.publish(`release ${holder}`);
         const left = deadline - Date.now();
         if (left <= 0) throw ERRORS.UPLOAD_LOCKED;
@@ -348,7 +356,8 @@ class RedisLock implements Lock {
   /** Tracked before the first attempt: a release request can arrive before the SET's reply. */
   private async newToken(): Promise<void> {
     if (this.token) this.locker.track(this.token, undefined);
-    this.token = `${await this.locker.clientId()}.${randomBytes(16).toString('hex')}`;
+    const tag = this.ownerTag === undefined ? '' : `.${this.ownerTag}`;
+    this.token = `${await this.locker.clientId()}.${randomBytes(16).toString('hex')}${tag}`;
     this.locker.track(this.token, this);
   }
 

@@ -82,6 +82,26 @@ export type RequestContext = {
   readonly records: Map<string, MetadataValue>;
   /** The parts of a multipart upload this request listed for its offset check, for its write. */
   readonly listedParts: Map<string, Part[]>;
+  /**
+   * The upload's lock, taken at the edge (server/uploadLock.ts) by a request tus would lock (a
+   * PATCH, a tus HEAD, a DELETE) before any layer reads the upload: every later layer, tus's own
+   * acquisition included, works under it (lockers/DrainableLocker.ts re-enters it).
+   */
+  uploadLock?: EdgeLock;
+  /** Another owner held the upload's lock: this request's owner was checked before waiting. */
+  ownerVerified?: boolean;
+};
+
+/** The state of the lock a request took at the edge for its upload. */
+export type EdgeLock = {
+  readonly id: string;
+  state: 'taking' | 'held' | 'released';
+  /** Another request asked for the lock before tus (which cancels on it) was reached. */
+  releaseAsked: boolean;
+  /** How tus asks its request to stop, once tus's handler has re-entered the lock (and will unlock it). */
+  onRelease?: () => Promise<void> | void;
+  /** Releases the lock (once: later calls wait for the first). */
+  unlock(): Promise<void>;
 };
 
 /** The request behind a tus hook's web Request, or the request itself. */

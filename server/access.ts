@@ -9,7 +9,7 @@ import { OWNER_KEY } from '../request/metadata.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { isPreflight } from './methodOverride.ts';
-import { isDownloadRequest } from './requests.ts';
+import { isDownloadRequest, takesUploadLock } from './requests.ts';
 
 type AccessParts = {
   /** Undefined when auth is off: every request is anonymous and no upload has an owner. */
@@ -68,11 +68,16 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
     }
   };
 
-  /** With auth on, an upload of another owner (or of none) answers as if it did not exist. */
+  /**
+   * With auth on, an upload of another owner (or of none) answers as if it did not exist. A
+   * request that takes its upload's lock is checked once it holds it (server/uploadLock.ts), or,
+   * when another owner holds it, before it waits.
+   */
   const ownership: RequestHandler = async (req, res, next) => {
     const facts = contextOf(req);
     if (!verify || facts.viaLink) return next();
     if (isPreflight(req)) return next();
+    if (takesUploadLock(req) && !facts.uploadLock) return next();
     const id = req.params.id;
     if (typeof id !== 'string' || !UPLOAD_ID.test(id)) return next();
     try {

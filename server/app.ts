@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Server as TusServer } from '@tus/server';
+import type { Locker } from '@tus/utils';
 import express, {
   type Express,
   type NextFunction,
@@ -21,6 +22,7 @@ import { decideMethod, refuseBadOverride } from './methodOverride.ts';
 import type { ReadinessCheck } from './readiness.ts';
 import { answerFormatOf, bodyStreamOf, isDownloadRequest, uploadIdIn } from './requests.ts';
 import { tusGuards } from './tusGuards.ts';
+import { uploadLock } from './uploadLock.ts';
 import { completeFromRecord, finishedUploadPatch } from './uploadRecord.ts';
 
 export type AppParts = {
@@ -32,6 +34,8 @@ export type AppParts = {
   beforeTus?: { creation: RequestHandler; upload: RequestHandler };
   /** Who may do what: authentication (token or signed link) and upload ownership. */
   access: { authenticate: RequestHandler; ownership: RequestHandler };
+  /** The locker tus uses: a PATCH, tus HEAD or DELETE takes its upload's lock at the edge. */
+  locker: Locker;
   /** CORS for every route. */
   cors: RequestHandler;
   /** Runs before a PATCH or a creation with a body is read: the caps on open uploads. */
@@ -155,6 +159,7 @@ export function createApp({
   download,
   uploadPage,
   access,
+  locker,
   cors,
   openUploads,
   beforeCreation,
@@ -233,12 +238,16 @@ export function createApp({
   // Who may do what, before anything under /files is read or written.
   app.all(['/files', '/files/:id', '/files/:id/links', '/files/:id/proof'], access.authenticate);
   app.use(refuseBadOverride);
+  // Whose upload it is; a request that takes its upload's lock is checked under it (below).
   app.all(['/files/:id', '/files/:id/links', '/files/:id/proof'], access.ownership);
   // A tus request the protocol refuses (Tus-Resumable, malformed headers) is answered before it
   // is counted or read: "the Server MUST NOT process the request". Downloads are not tus's.
   app.all(['/files', '/files/:id'], tusGuards);
-  // Once it is known whose request it is, before anything of its body is read (or counted).
+  // Once it is known who sends the request, before anything of its body is read (or counted).
   app.all(['/files', '/files/:id'], openUploads);
+  // A PATCH, tus HEAD or DELETE takes its upload's lock before anything reads the upload, and
+  // its owner is checked under it: every layer after this shares one read of the record.
+  app.all('/files/:id', uploadLock({ locker, ownership: access.ownership, logger }));
   app.post('/files', beforeCreation);
 
   const json = express.json({ limit: '1kb', type: () => true });

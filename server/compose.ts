@@ -1,13 +1,6 @@
 import type { Server } from 'node:http';
 import type { MetadataValue } from '@tus/s3-store';
-import {
-  EVENTS,
-  IoRedisKvStore,
-  MemoryLocker,
-  Server as TusServer,
-  Uid,
-  Upload,
-} from '@tus/server';
+import { EVENTS, IoRedisKvStore, Server as TusServer, Uid, Upload } from '@tus/server';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { LinkSigner } from '../auth/links.ts';
@@ -31,6 +24,7 @@ import { postReceive, preCreate, preTerminate, stoppedUpload } from '../hooks/ro
 import { UploadHooks } from '../hooks/UploadHooks.ts';
 import { HOOK_TYPES } from '../hooks/wire.ts';
 import { DrainableLocker } from '../lockers/DrainableLocker.ts';
+import { InProcessLocker } from '../lockers/InProcessLocker.ts';
 import { RedisLocker } from '../lockers/RedisLocker.ts';
 import { listenForMetrics, type MetricsExposure, metricsRoute } from '../metrics/exposure.ts';
 import { Metrics, S3_OPERATIONS } from '../metrics/Metrics.ts';
@@ -127,7 +121,7 @@ export function compose(config: Config, logger: Logger): Composition {
         acquireTimeoutMs: (config.lockTtlSeconds + 5) * 1000,
       })
     : undefined;
-  const locker = new DrainableLocker(redisLocker ?? new MemoryLocker(), metrics?.locks);
+  const locker = new DrainableLocker(redisLocker ?? new InProcessLocker(), metrics?.locks);
 
   const dedupe = new Dedupe({
     storage,
@@ -269,6 +263,7 @@ export function compose(config: Config, logger: Logger): Composition {
       : undefined,
     uploadPage: uploadPageRoutes(logger),
     access: accessControl({ verify, links, storage, logger }),
+    locker,
     cors: corsPolicy(config.corsOrigins),
     openUploads: openUploadLimit(config.maxOpenUploads),
     beforeCreation: creationRateLimit({

@@ -20,6 +20,18 @@ export function isDownloadRequest(req: {
 }
 
 /**
+ * The requests tus serves under their upload's lock: a PATCH, a tus HEAD, a DELETE. They take
+ * it at the edge (server/uploadLock.ts), and their owner is checked under it.
+ */
+export function takesUploadLock(req: {
+  method: string;
+  get(name: string): string | undefined;
+}): boolean {
+  if (req.method === 'HEAD') return !isDownloadRequest(req);
+  return req.method === 'PATCH' || req.method === 'DELETE';
+}
+
+/**
  * The body of a Node request as a web stream, chunk by chunk as they arrive. Readable.toWeb
  * (what srvx uses) copies every chunk to detach it from a buffer pool; a request body's chunks
  * are slices of its socket's own reads, which nothing else uses, so they pass as they are. On an

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { serverOnStorage } from './harness/serverOnStorage.ts';
 import { type ServerProcess, startServer } from './harness/serverProcess.ts';
+import { openPatch } from './harness/slowPatch.ts';
 import {
   createTestStorage,
   randomContent,
@@ -155,6 +156,46 @@ describe.each(STORAGE_KINDS)('access control on the %s configuration', (kind) =>
       expect({ name, status: res.status }).toEqual({ name, status: 404 });
     }
     await expectUnchanged();
+  });
+
+  test("a stranger's requests while alice's PATCH holds the upload's lock neither stop it nor wait for it", async () => {
+    const body = randomContent(300_000);
+    const url = await createAs(stack.server.url, alice, body.length);
+    const open = openPatch(url, 0, body.subarray(0, 100_000), body.length, bearer(alice));
+    // Read by the server: the PATCH is past its lock, writing.
+    await open.read();
+    const asBob = { ...TUS, ...bearer(bob) };
+    const tries = {
+      'HEAD (tus)': () => fetch(url, { method: 'HEAD', headers: asBob }),
+      PATCH: () =>
+        fetch(url, {
+          method: 'PATCH',
+          headers: { ...PATCH_HEADERS, ...bearer(bob), 'Upload-Offset': '0' },
+          body: new Uint8Array(body.subarray(0, 10)),
+        }),
+      DELETE: () => fetch(url, { method: 'DELETE', headers: asBob }),
+    };
+    for (const [name, send] of Object.entries(tries)) {
+      // Answered while alice's PATCH still holds the lock: a wait would last until it ends.
+      const res = await send();
+      expect({ name, status: res.status }).toEqual({ name, status: 404 });
+    }
+    await open.write(body.subarray(100_000));
+    open.req.end();
+    expect(await open.response).toBe(204);
+    expect(await download(url, bearer(alice))).toEqual({ status: 200, sha256: sha256(body) });
+  });
+
+  test("the owner's new request asks the owner's held PATCH to let go, as tus resumption does", async () => {
+    const body = randomContent(300_000);
+    const url = await createAs(stack.server.url, alice, body.length);
+    const open = openPatch(url, 0, body.subarray(0, 100_000), body.length, bearer(alice));
+    await open.read();
+    // The client lost its connection and resumes: its HEAD gets the lock from the old PATCH.
+    expect(await offsetAs(url, alice)).toBe('100000');
+    expect(await open.response).toBe(204);
+    await tusClientUpload(stack.server.url, body, { uploadUrl: url, headers: bearer(alice) });
+    expect(await download(url, bearer(alice))).toEqual({ status: 200, sha256: sha256(body) });
   });
 
   test('the owner resumes with tus-js-client and downloads the bytes sent', async () => {
