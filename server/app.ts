@@ -13,7 +13,8 @@ import { pinoHttp } from 'pino-http';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { CHECKSUM_ALGORITHMS } from '../checksum/uploadChecksum.ts';
 import type { DownloadHandler } from '../download/DownloadHandler.ts';
-import { ERRORS, retryHeaders, sendJsonError } from '../errors/catalogue.ts';
+import { answerError, HttpError } from '../errors/answer.ts';
+import { ERRORS, retryHeaders } from '../errors/catalogue.ts';
 import { beginRequest, contextOf, declaredLength } from '../request/context.ts';
 import { publicMetadataHeader } from '../request/metadata.ts';
 import { preflight } from './cors.ts';
@@ -135,6 +136,18 @@ function completeTusResponse(
     if (!headers.has(name)) headers.set(name, value);
   }
   if (status >= 500) headers.set('Content-Type', 'application/json; charset=utf-8');
+}
+
+/**
+ * What an error of Express's own refuses: a JSON body (links, proofs) express.json() could not
+ * take says why (not JSON, its strict mode refusing a bare null too → 400; over the limit →
+ * 413); any other 4xx (a path it cannot decode) names no upload. Undefined for a failure.
+ */
+function expressRefusal(error: Error & { status?: number; type?: string }): HttpError | undefined {
+  if (error.type === 'entity.parse.failed') return HttpError.of(ERRORS.INVALID_JSON_BODY);
+  if (error.type === 'entity.too.large') return HttpError.of(ERRORS.JSON_BODY_TOO_LARGE);
+  const status = error.status ?? 500;
+  return status >= 400 && status < 500 ? HttpError.of(ERRORS.NOT_FOUND) : undefined;
 }
 
 /** Bytes a PATCH (or a creation with upload) added to its upload, from the offsets. */
@@ -312,26 +325,15 @@ export function createApp({
     handleTus,
   );
 
-  app.use((_req, res) => {
-    sendJsonError(res, ERRORS.NOT_FOUND);
+  app.use((req, res) => {
+    answerError(req, res, ERRORS.NOT_FOUND);
   });
-  // Express's own error page would show a stack trace; a path it cannot decode names no upload.
-  app.use(
-    (
-      error: Error & { status?: number; type?: string },
-      _req: Request,
-      res: Response,
-      _next: NextFunction,
-    ) => {
-      const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
-      if (status === 500) logger.error({ err: error }, 'request failed');
-      if (res.headersSent) return void res.destroy();
-      // A JSON body (links, proofs) that express.json() refused says why: not JSON (its strict
-      // mode refuses a bare null too) → 400, over the limit → 413.
-      if (error.type === 'entity.parse.failed') return sendJsonError(res, ERRORS.INVALID_JSON_BODY);
-      if (error.type === 'entity.too.large') return sendJsonError(res, ERRORS.JSON_BODY_TOO_LARGE);
-      sendJsonError(res, status === 500 ? ERRORS.INTERNAL_ERROR : ERRORS.NOT_FOUND);
-    },
-  );
+  // Express's own errors leave by the same exit as every other: its error page would show a
+  // stack trace.
+  app.use((error: Error, req: Request, res: Response, _next: NextFunction) => {
+    answerError(req, res, expressRefusal(error) ?? error, {
+      failed: (err) => logger.error({ err }, 'request failed'),
+    });
+  });
   return app;
 }
