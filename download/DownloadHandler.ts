@@ -3,8 +3,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
-import { answerError } from '../errors/answer.ts';
-import { ERRORS, type ErrorEntry, jsonError, outageOf, retryHeaders } from '../errors/catalogue.ts';
+import { answerError, HttpError } from '../errors/answer.ts';
+import { ERRORS, type ErrorEntry, outageOf } from '../errors/catalogue.ts';
 import type { ByteRange, StoredContent, UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { evaluatePreconditions, ifRangeHolds, type Validators } from './conditions.ts';
@@ -24,8 +24,8 @@ type Reply = {
   headers: OutgoingHttpHeaders;
   /** The body's bytes; absent for HEAD and 304. */
   open?: OpenBody;
-  /** A short JSON error body instead of content. */
-  error?: string;
+  /** A refusal instead of content: it leaves through the one error exit (errors/answer.ts). */
+  refusal?: HttpError;
 };
 
 /** A client that went away mid-response: nothing to report. */
@@ -35,11 +35,12 @@ function isClientGone(error: unknown): boolean {
 }
 
 function errorReply(entry: ErrorEntry, headers: OutgoingHttpHeaders = {}): Reply {
-  return {
-    status: entry.status_code,
-    headers: { ...headers, ...retryHeaders(entry.status_code) },
-    error: jsonError(entry).error,
-  };
+  const named = Object.fromEntries(
+    Object.entries(headers).flatMap(([name, value]) =>
+      value === undefined ? [] : [[name, String(value)]],
+    ),
+  );
+  return { status: entry.status_code, headers: {}, refusal: HttpError.of(entry, named) };
 }
 
 /** An outage is a 503 the client may retry, never a 404 that looks like a deleted file. */
@@ -74,18 +75,18 @@ export class DownloadHandler {
     const id = req.params.id;
     // Ids are the server's own, so anything else (`..`, `%2F`, NUL) never reaches storage.
     if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
-      return this.deliver(res, undefined, errorReply(ERRORS.NOT_FOUND));
+      return this.deliver(req, res, undefined, errorReply(ERRORS.NOT_FOUND));
     }
     let content: StoredContent | undefined;
     try {
       content = await this.storage.stat(id);
     } catch (error) {
       this.logger.error({ err: error, uploadId: id }, 'download: storage stat failed');
-      return this.deliver(res, id, unavailableReply(error));
+      return this.deliver(req, res, id, unavailableReply(error));
     }
     // Unfinished, unknown, expired and deleted uploads have no content to download.
     const reply = content ? this.replyFor(req, content) : errorReply(ERRORS.NOT_FOUND);
-    return this.deliver(res, id, reply);
+    return this.deliver(req, res, id, reply);
   }
 
   /** Decides status, headers and body from the request's conditions and ranges. */
@@ -182,11 +183,13 @@ export class DownloadHandler {
   }
 
   /** Sends the reply; streams the body with backpressure and stops storage when the client goes. */
-  private async deliver(res: Response, id: string | undefined, reply: Reply): Promise<void> {
-    if (reply.error !== undefined) {
-      res.status(reply.status).set(reply.headers).json({ error: reply.error });
-      return;
-    }
+  private async deliver(
+    req: Request,
+    res: Response,
+    id: string | undefined,
+    reply: Reply,
+  ): Promise<void> {
+    if (reply.refusal) return answerError(req, res, reply.refusal);
     if (!reply.open) {
       res.writeHead(reply.status, reply.headers).end();
       return;
@@ -201,9 +204,9 @@ export class DownloadHandler {
       if (clientGone.signal.aborted) return;
       // The upload may have been deleted since it was looked at: that is a 404, not a failure.
       const stillThere = id && (await this.storage.stat(id).catch(() => 'unknown' as const));
-      if (!stillThere) return this.deliver(res, id, errorReply(ERRORS.NOT_FOUND));
+      if (!stillThere) return this.deliver(req, res, id, errorReply(ERRORS.NOT_FOUND));
       this.logger.error({ err: error, uploadId: id }, 'download: read failed');
-      return this.deliver(res, id, unavailableReply(error));
+      return this.deliver(req, res, id, unavailableReply(error));
     }
     // Whether the body failed by itself, before the client went away. Aborting the storage read
     // when the client goes also fails the body: on Node 22+ that error can win the pipeline.
