@@ -1,8 +1,8 @@
 import type { Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { answerError, isNotFoundError } from '../errors/answer.ts';
-import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
+import { answerError, isNotFoundError, refuse } from '../errors/answer.ts';
+import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
 import { contextOf, type RequestContext } from '../request/context.ts';
 import { Spool } from '../storage/spool.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -51,10 +51,10 @@ export function checksumVerification({
       return next();
     }
     const expected = header === undefined ? undefined : parseUploadChecksum(header);
-    if (expected && 'status_code' in expected) return sendTusError(res, expected);
+    if (expected && 'status_code' in expected) return refuse(req, res, expected);
     bodyLimit(req)
       .then((limit) => {
-        if (typeof limit !== 'number') return sendTusError(res, limit);
+        if (typeof limit !== 'number') return refuse(req, res, limit);
         return verify(req, res, expected, limit).then(onVerified);
       })
       .catch(onFailure);
@@ -118,7 +118,7 @@ export function checksumVerification({
     const refused =
       declared === undefined ? undefined : spoolRefusal(Number(declared), limit, maxChunkSize);
     if (refused) {
-      sendTusError(res, refused);
+      refuse(req, res, refused);
       return undefined;
     }
     const spool = await Spool.open();
@@ -133,7 +133,7 @@ export function checksumVerification({
           req.pause();
           // Removed before the answer, so that a client that sees the 413 sees no spool either.
           await spool.discard();
-          sendTusError(res, over, { Connection: 'close' });
+          refuse(req, res, over, { Connection: 'close' });
           return undefined;
         }
         verifier.update(chunk);
@@ -141,13 +141,13 @@ export function checksumVerification({
         await spool.append(chunk);
       }
       if (declared !== undefined && spool.length !== Number(declared)) {
-        sendTusError(res, ERRORS.CHECKSUM_BODY_INCOMPLETE);
+        refuse(req, res, ERRORS.CHECKSUM_BODY_INCOMPLETE);
         return undefined;
       }
       // Node has the trailers once the body has ended.
       const expected = header ?? trailerChecksum(req.trailers['upload-checksum']);
       if ('status_code' in expected) {
-        sendTusError(res, expected);
+        refuse(req, res, expected);
         return undefined;
       }
       if (!verifier.matches(expected)) {
@@ -156,7 +156,7 @@ export function checksumVerification({
           'checksum mismatch: the chunk is not stored',
         );
         res.statusMessage = 'Checksum Mismatch';
-        sendTusError(res, ERRORS.CHECKSUM_MISMATCH);
+        refuse(req, res, ERRORS.CHECKSUM_MISMATCH);
         return undefined;
       }
       kept = true;

@@ -1,8 +1,8 @@
 import { Metadata, ERRORS as TUS_ERRORS, TUS_RESUMABLE, type Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
-import { answerError } from '../errors/answer.ts';
-import { ERRORS, sendTusError } from '../errors/catalogue.ts';
+import { answerError, refuse } from '../errors/answer.ts';
+import { ERRORS } from '../errors/catalogue.ts';
 import { contextOf } from '../request/context.ts';
 import { concatOf } from '../request/metadata.ts';
 import type { UploadStorage } from '../storage/types.ts';
@@ -33,14 +33,14 @@ export function concatCreation({
     const header = req.get('upload-concat');
     if (req.method !== 'POST' || header === undefined) return next();
     const request = parseUploadConcat(header);
-    if ('status_code' in request) return sendTusError(res, request);
+    if ('status_code' in request) return refuse(req, res, request);
     if (request.kind === 'partial') {
       contextOf(req).concat = 'partial';
       return next();
     }
     // The Client MUST NOT include the Upload-Length header in the final upload creation.
     if (req.get('upload-length') !== undefined || req.get('upload-defer-length') !== undefined) {
-      return sendTusError(res, ERRORS.CONCAT_FINAL_WITH_LENGTH);
+      return refuse(req, res, ERRORS.CONCAT_FINAL_WITH_LENGTH);
     }
     let metadata: Upload['metadata'];
     const metadataHeader = req.get('upload-metadata');
@@ -48,7 +48,7 @@ export function concatCreation({
       // Upload-Metadata is optional, as in any creation.
       metadata = metadataHeader === undefined ? undefined : Metadata.parse(metadataHeader);
     } catch {
-      return sendTusError(res, TUS_ERRORS.INVALID_METADATA);
+      return refuse(req, res, TUS_ERRORS.INVALID_METADATA);
     }
     // In the request's context: a lock it loses fences its writes off storage.
     concatenation.createFinal(req, request.ids, metadata).then(
@@ -83,7 +83,7 @@ export function finalUploadPatch({ storage }: ConcatRouteParts): RequestHandler 
     storage.recordOf(String(req.params.id)).then(
       (record) => {
         if (concatOf(record.metadata)?.kind === 'final') {
-          return sendTusError(res, ERRORS.CONCAT_FINAL_PATCH);
+          return refuse(req, res, ERRORS.CONCAT_FINAL_PATCH);
         }
         next();
       },

@@ -107,3 +107,13 @@ export function answerError(
   if (format === 'tus' && answer.status_code < 500) sendTusError(res, answer, headers);
   else sendJsonError(res, answer, headers);
 }
+
+/** Refuses the request with `entry` (and `headers`), in the format its route answers. */
+export function refuse(
+  req: object,
+  res: AnswerResponse,
+  entry: ErrorEntry,
+  headers?: Record<string, string>,
+): void {
+  answerError(req, res, HttpError.of(entry, headers));
+}

@@ -2,8 +2,8 @@ import type { Upload } from '@tus/utils';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { type LinkSigner, MAX_LINK_SECONDS } from '../auth/links.ts';
-import { answerError } from '../errors/answer.ts';
-import { ERRORS, sendJsonError } from '../errors/catalogue.ts';
+import { answerError, refuse } from '../errors/answer.ts';
+import { ERRORS } from '../errors/catalogue.ts';
 import type { UploadStorage } from '../storage/types.ts';
 import type { createUrlBuilder } from './publicUrl.ts';
 
@@ -30,7 +30,7 @@ export function createLinkRoute(parts: {
     const id = String(req.params.id);
     // No body asks for the default; a body is a JSON object (express.json answers non-JSON).
     if (req.body !== undefined && !isJsonObject(req.body)) {
-      return sendJsonError(res, ERRORS.INVALID_JSON_BODY);
+      return refuse(req, res, ERRORS.INVALID_JSON_BODY);
     }
     const expiresIn =
       (req.body as { expiresIn?: unknown } | undefined)?.expiresIn ?? DEFAULT_LINK_SECONDS;
@@ -39,7 +39,7 @@ export function createLinkRoute(parts: {
       Number(expiresIn) < 1 ||
       Number(expiresIn) > MAX_LINK_SECONDS
     ) {
-      return sendJsonError(res, ERRORS.INVALID_LINK_REQUEST);
+      return refuse(req, res, ERRORS.INVALID_LINK_REQUEST);
     }
     let upload: Upload;
     try {
@@ -51,7 +51,7 @@ export function createLinkRoute(parts: {
       });
     }
     if (upload.size === undefined || upload.offset !== upload.size) {
-      return sendJsonError(res, ERRORS.UPLOAD_NOT_FINISHED);
+      return refuse(req, res, ERRORS.UPLOAD_NOT_FINISHED);
     }
     const expires = Math.floor(Date.now() / 1000) + Number(expiresIn);
     const query = `expires=${expires}&signature=${links.sign(id, expires)}`;

@@ -1,7 +1,8 @@
 import { TUS_RESUMABLE } from '@tus/utils';
 import type { NextFunction, Request, Response } from 'express';
 import { asksForFinal } from '../concat/header.ts';
-import { ERRORS, type ErrorEntry, sendTusError } from '../errors/catalogue.ts';
+import { refuse } from '../errors/answer.ts';
+import { ERRORS, type ErrorEntry } from '../errors/catalogue.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { carriesUploadBody } from './openUploads.ts';
 import { isDownloadRequest } from './requests.ts';
@@ -78,7 +79,7 @@ export function tusGuards(req: Request, res: Response, next: NextFunction): void
     next();
     return;
   }
-  sendTusError(res, rejection, {
+  refuse(req, res, rejection, {
     'Access-Control-Allow-Origin': '*',
     'Access-Control-Expose-Headers': 'Tus-Resumable, Tus-Version',
     ...(rejection.status_code === 412 ? { 'Tus-Version': TUS_RESUMABLE } : {}),

@@ -1,6 +1,7 @@
 import { type DataStore, TUS_RESUMABLE, type Upload } from '@tus/utils';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { ERRORS, sendTusError } from '../errors/catalogue.ts';
+import { refuse } from '../errors/answer.ts';
+import { ERRORS } from '../errors/catalogue.ts';
 
 /** Whether an upload has all its bytes: its length is known and its offset has reached it. */
 function isFinished(upload: Upload): boolean {
@@ -30,7 +31,7 @@ export function finishedUploadPatch(datastore: DataStore): RequestHandler {
       for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
         if (chunk.length === 0) continue;
         req.pause();
-        return sendTusError(res, ERRORS.ERR_SIZE_EXCEEDED, { Connection: 'close' });
+        return refuse(req, res, ERRORS.ERR_SIZE_EXCEEDED, { Connection: 'close' });
       }
     }
     res.status(204).set({ 'Tus-Resumable': TUS_RESUMABLE, 'Upload-Offset': String(upload.offset) });
