@@ -17,18 +17,18 @@ export function applyIdleTimeouts(server: Server, idleSeconds: number, logger: L
   // Longer than the 60 s a proxy (nginx) keeps an idle upstream connection, so it closes first.
   server.keepAliveTimeout = 65_000;
 
+  // The last exchange of each connection. No 'close' listener forgets it: a finished one counts
+  // as none, and the next request replaces it (a download's response already has 10 'close'
+  // listeners of its own: metrics, the log line, the download and stream.pipeline's).
   const current = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const socket = req.socket;
-    current.set(socket, { req, res });
-    res.once('close', () => {
-      if (current.get(socket)?.req === req) current.delete(socket);
-    });
+    current.set(req.socket, { req, res });
   });
 
   // Fires when the connection has neither received nor sent a byte for the idle period.
   server.setTimeout(idleMs, (socket: Socket) => {
-    const exchange = current.get(socket);
+    const last = current.get(socket);
+    const exchange = last?.res.writableFinished ? undefined : last;
     if (exchange?.req.complete && !exchange.res.headersSent) {
       // The whole request arrived and the server is still working on it (storage is slow).
       socket.setTimeout(idleMs);

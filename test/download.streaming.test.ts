@@ -88,6 +88,17 @@ describe.each(STORAGE_KINDS)('streaming downloads on the %s storage', (kind) => 
     expect(after).toBeLessThanOrEqual(Math.max(before, kind === 'file' ? 0 : 4));
     expect(await downloadedSha256(upload.url)).toBe(sha256(upload.data));
   });
+
+  test('a download never makes Node warn of a listener leak (MaxListenersExceededWarning)', async () => {
+    // Whole, ranged and multipart downloads, with the request's own listeners all in place.
+    for (const range of [undefined, 'bytes=1048576-', 'bytes=0-9,4194304-']) {
+      const res = await fetch(upload.url, { headers: range ? { Range: range } : {} });
+      expect([200, 206]).toContain(res.status);
+      await res.arrayBuffer();
+    }
+    await served(stack.server, upload.url, 200);
+    expect(stack.server.output()).not.toMatch(/MaxListenersExceededWarning/);
+  });
 });
 
 // Started by hand, not with serverOnStorage: the test restarts the server after the upload.
