@@ -9,6 +9,7 @@ const SCENARIO_IDS = [
   'ranges',
   'dedupe-hit',
   'proof-timing',
+  'flags',
 ] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 

@@ -11,6 +11,7 @@ import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
 import { concurrentScenario } from './scenarios/concurrent.ts';
 import { dedupeHitScenario } from './scenarios/dedupeHit.ts';
 import { downloadScenario } from './scenarios/download.ts';
+import { flagsScenario } from './scenarios/flags.ts';
 import { nginxScenario } from './scenarios/nginx.ts';
 import { parallelScenario } from './scenarios/parallel.ts';
 import { proofTimingScenario } from './scenarios/proofTiming.ts';
@@ -35,6 +36,7 @@ const SCENARIOS: Record<ScenarioId, Scenario> = {
   ranges: rangesScenario,
   'dedupe-hit': dedupeHitScenario,
   'proof-timing': proofTimingScenario,
+  flags: flagsScenario,
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { peakResidentBytes } from '../test/harness/processProbe.ts';
-import { SERVER_ARGS, startServer } from '../test/harness/serverProcess.ts';
+import { SERVER_ARGS, serverArgsWith, startServer } from '../test/harness/serverProcess.ts';
 import { freePort, waitFor } from '../test/harness/services.ts';
 import { MIB } from './stats.ts';
 
@@ -61,6 +61,8 @@ export type OursOptions = {
   cpuProfileDir?: string;
   /** Further variables, e.g. DEDUPE_PROOF for the proof-timing scenario. */
   env?: Record<string, string>;
+  /** Node flags instead of npm start's (the flags scenario); unset: npm start's. */
+  nodeFlags?: string[];
 };
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,6 +74,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 async function startProfiled(
   env: NodeJS.ProcessEnv,
   profileDir: string,
+  nodeFlags?: string[],
 ): Promise<{ url: string; child: ChildProcess; stop(): Promise<number | null> }> {
   const child = spawn(
     process.execPath,
@@ -79,7 +82,7 @@ async function startProfiled(
       // One profile per thread, under Node's default names.
       '--cpu-prof',
       `--cpu-prof-dir=${profileDir}`,
-      ...SERVER_ARGS,
+      ...(nodeFlags ? serverArgsWith(nodeFlags) : SERVER_ARGS),
     ],
     {
       cwd: ROOT,
@@ -124,8 +127,8 @@ export async function startOurs(options: OursOptions): Promise<BenchServer> {
     ...options.env,
   };
   const server = options.cpuProfileDir
-    ? await startProfiled(env, options.cpuProfileDir)
-    : await startServer(env);
+    ? await startProfiled(env, options.cpuProfileDir, options.nodeFlags)
+    : await startServer(env, { nodeFlags: options.nodeFlags });
   // The harness keeps and rescans every log line, fine for tests but not for 1,000s of requests.
   const log = watchLog([server.child.stdout, server.child.stderr], /"level":(50|60)/);
   const pid = server.child.pid ?? 0;
@@ -195,6 +198,48 @@ export async function startTusd(options: TusdOptions): Promise<BenchServer> {
     errorLines: log.errors,
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+const BARE_PROXY = `
+const http = require('node:http');
+http.createServer((req, res) => {
+  const target = new URL(req.url, 'http://proxy').searchParams.get('u');
+  http.get(target, (upstream) => {
+    res.writeHead(upstream.statusCode, { 'content-length': upstream.headers['content-length'] });
+    upstream.pipe(res);
+  });
+}).listen(0, '127.0.0.1', function () { console.log('listening on ' + this.address().port); });
+`;
+
+/**
+ * The floor of proxying a download in Node: `http.get(url).pipe(res)` of a presigned URL, with
+ * Node's default flags and nothing else, so the download rows show how much is ours and how much
+ * is Node's http. `filesUrl` takes the presigned URL appended, encoded.
+ */
+export async function startBareProxy(): Promise<BenchServer> {
+  const child = spawn(process.execPath, ['-e', BARE_PROXY], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once('data', (chunk: Buffer) => {
+      const found = /listening on (\d+)/.exec(chunk.toString())?.[1];
+      if (found) resolve(found);
+      else reject(new Error(`bare proxy: ${chunk.toString()}`));
+    });
+    child.once('exit', (code) => reject(new Error(`bare proxy exited with ${code}`)));
+  });
+  const pid = child.pid ?? 0;
+  return {
+    name: 'bare Node proxy',
+    filesUrl: `http://127.0.0.1:${port}/?u=`,
+    pid,
+    peakRssMiB: () => peakResidentBytes(pid) / MIB,
+    cpuSeconds: () => cpuSecondsOf(pid),
+    errorLines: () => 0,
+    async stop() {
+      child.kill('SIGTERM');
       await exited;
     },
   };

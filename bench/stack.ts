@@ -3,7 +3,7 @@ import path from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type Services, startServices } from '../test/harness/services.ts';
 import { s3ClientFor } from '../test/harness/stack.ts';
-import { type BenchServer, startOurs, startTusd } from './servers.ts';
+import { type BenchServer, startBareProxy, startOurs, startTusd } from './servers.ts';
 
 /** One bucket per server, so no two of them ever see each other's objects. */
 export const BUCKETS = {
@@ -23,7 +23,10 @@ export type Stack = {
     label: string;
     authSecret?: string;
     env?: Record<string, string>;
+    /** Node flags instead of npm start's. */
+    nodeFlags?: string[];
   }): Promise<BenchServer>;
+  startBareProxy(): Promise<BenchServer>;
   startTusd(): Promise<BenchServer>;
   stop(): Promise<void>;
 };
@@ -72,7 +75,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   return {
     services,
     s3,
-    async startOurs({ dedupe, label, authSecret, env }) {
+    async startOurs({ dedupe, label, authSecret, env, nodeFlags }) {
       profiles += 1;
       const server = await startOurs({
         ...credentials,
@@ -81,11 +84,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         bucket: dedupe ? BUCKETS.ours : BUCKETS.oursNoDedupe,
         dedupe,
         env,
+        nodeFlags,
         cpuProfileDir: options.profileDir
           ? path.join(options.profileDir, `${String(profiles).padStart(2, '0')}-${label}`)
           : undefined,
       });
       return track(server);
+    },
+    async startBareProxy() {
+      return track(await startBareProxy());
     },
     async startTusd() {
       return track(

@@ -18,6 +18,12 @@ export const SERVER_ARGS: string[] = (() => {
   return args.map((arg) => (arg.startsWith('-') ? arg : path.join(ROOT, arg)));
 })();
 
+/** The node flags of `npm start`, and the same arguments with other flags (the bench compares). */
+export const START_FLAGS = SERVER_ARGS.filter((arg) => arg.startsWith('-'));
+export function serverArgsWith(nodeFlags: string[]): string[] {
+  return [...nodeFlags, ...SERVER_ARGS.filter((arg) => !arg.startsWith('-'))];
+}
+
 /** Builds dist/ from the current sources, as `npm start` does before it runs the server. */
 export function buildServer(): void {
   execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/build.ts')], {
@@ -63,8 +69,8 @@ export function loggedRequest(
 }
 
 /** Several servers run side by side here: each one's metrics listener takes a free port. */
-function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, SERVER_ARGS, {
+function spawnServer(env: NodeJS.ProcessEnv, args = SERVER_ARGS): ChildProcess {
+  return spawn(process.execPath, args, {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH,
@@ -77,9 +83,16 @@ function spawnServer(env: NodeJS.ProcessEnv): ChildProcess {
   });
 }
 
-/** Starts the server on a free port and resolves once it listens. */
-export async function startServer(env: NodeJS.ProcessEnv): Promise<ServerProcess> {
-  const child = spawnServer({ HOST: '127.0.0.1', PORT: '0', ...env });
+/**
+ * Starts the server on a free port and resolves once it listens; `nodeFlags` replace npm start's
+ * node flags (the bench measures what each flag costs).
+ */
+export async function startServer(
+  env: NodeJS.ProcessEnv,
+  options: { nodeFlags?: string[] } = {},
+): Promise<ServerProcess> {
+  const args = options.nodeFlags ? serverArgsWith(options.nodeFlags) : SERVER_ARGS;
+  const child = spawnServer({ HOST: '127.0.0.1', PORT: '0', ...env }, args);
   let out = '';
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => resolve(code)),
