@@ -203,6 +203,7 @@ export async function startTusd(options: TusdOptions): Promise<BenchServer> {
   };
 }
 
+/** Node's http both ways: the download path at its simplest. */
 const BARE_PROXY = `
 const http = require('node:http');
 http.createServer((req, res) => {
@@ -215,12 +216,51 @@ http.createServer((req, res) => {
 `;
 
 /**
- * The floor of proxying a download in Node: `http.get(url).pipe(res)` of a presigned URL, with
- * Node's default flags and nothing else, so the download rows show how much is ours and how much
- * is Node's http. `filesUrl` takes the presigned URL appended, encoded.
+ * Below Node's http client: a raw socket to S3 whose reads land in 1 MiB buffers (net's
+ * `onread`), handed to the response as they are; the response head is parsed by hand (MinIO
+ * answers a GET with Content-Length). An experiment for the floor, not a client to ship.
  */
-export async function startBareProxy(): Promise<BenchServer> {
-  const child = spawn(process.execPath, ['-e', BARE_PROXY], { stdio: ['ignore', 'pipe', 'pipe'] });
+const RAW_PROXY = `
+const http = require('node:http');
+const net = require('node:net');
+const READ = 1024 * 1024;
+http.createServer((req, res) => {
+  const target = new URL(new URL(req.url, 'http://proxy').searchParams.get('u'));
+  let head = Buffer.alloc(0);
+  let started = false;
+  const socket = net.connect({
+    host: target.hostname,
+    port: Number(target.port),
+    onread: {
+      buffer: () => Buffer.allocUnsafe(READ),
+      callback(length, buffer) {
+        let chunk = buffer.subarray(0, length);
+        if (!started) {
+          head = Buffer.concat([head, chunk]);
+          const end = head.indexOf('\\r\\n\\r\\n');
+          if (end < 0) return;
+          const lines = head.subarray(0, end).toString('latin1').split('\\r\\n');
+          const status = Number(lines[0].split(' ')[1]);
+          const size = lines.find((line) => /^content-length:/i.test(line))?.split(':')[1].trim();
+          res.writeHead(status, { 'content-length': size });
+          started = true;
+          chunk = head.subarray(end + 4);
+        }
+        if (chunk.length > 0 && !res.write(chunk)) {
+          socket.pause();
+          res.once('drain', () => socket.resume());
+        }
+      },
+    },
+  });
+  socket.write('GET ' + target.pathname + target.search + ' HTTP/1.1\\r\\nHost: ' + target.host + '\\r\\nConnection: close\\r\\n\\r\\n');
+  socket.on('end', () => res.end());
+}).listen(0, '127.0.0.1', function () { console.log('listening on ' + this.address().port); });
+`;
+
+export async function startBareProxy(kind: 'http' | 'raw' = 'http'): Promise<BenchServer> {
+  const source = kind === 'http' ? BARE_PROXY : RAW_PROXY;
+  const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<string>((resolve, reject) => {
     child.stdout?.once('data', (chunk: Buffer) => {
@@ -232,7 +272,7 @@ export async function startBareProxy(): Promise<BenchServer> {
   });
   const pid = child.pid ?? 0;
   return {
-    name: 'bare Node proxy',
+    name: kind === 'http' ? 'bare Node proxy' : 'raw-socket proxy',
     filesUrl: `http://127.0.0.1:${port}/?u=`,
     pid,
     peakRssMiB: () => peakResidentBytes(pid) / MIB,

@@ -26,7 +26,7 @@ export type Stack = {
     /** Node flags instead of npm start's. */
     nodeFlags?: string[];
   }): Promise<BenchServer>;
-  startBareProxy(): Promise<BenchServer>;
+  startBareProxy(kind?: 'http' | 'raw'): Promise<BenchServer>;
   startTusd(): Promise<BenchServer>;
   stop(): Promise<void>;
 };
@@ -91,8 +91,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       });
       return track(server);
     },
-    async startBareProxy() {
-      return track(await startBareProxy());
+    async startBareProxy(kind) {
+      return track(await startBareProxy(kind));
     },
     async startTusd() {
       return track(

@@ -12,7 +12,7 @@ import { ensureFixtures, uploadIdOf } from './fixtures.ts';
 /** Our server with npm start's node flags, and with none (Node's defaults). */
 const VARIANTS = { start: START_FLAGS, plain: [] as string[] } as const;
 type Variant = keyof typeof VARIANTS;
-type Contender = Variant | 'bare' | 'tusd';
+type Contender = Variant | 'bare' | 'raw' | 'tusd';
 
 type Download = { mbps: number; cpuPerGiB: number; rssMiB: number };
 
@@ -49,24 +49,8 @@ export const flagsScenario: Scenario = {
     const measure: Record<Contender, (run: Record<string, number>) => Promise<void>> = {
       start: (run) => measureVariant('start', run),
       plain: (run) => measureVariant('plain', run),
-      async bare(run) {
-        // Our object of the same size: a presigned GET, so the proxy signs nothing.
-        const key = context.fixtures.oursUploadId ?? '';
-        const target = await getSignedUrl(
-          stack.s3,
-          new GetObjectCommand({ Bucket: BUCKETS.ours, Key: key }),
-          { expiresIn: 3600 },
-        );
-        const proxy = await stack.startBareProxy();
-        const result = await downloadFrom(
-          proxy,
-          `${proxy.filesUrl}${encodeURIComponent(target)}`,
-          data.length,
-        );
-        run.bare_down_mbps = result.mbps;
-        run.bare_down_cpu = result.cpuPerGiB;
-        run.bare_down_rss = result.rssMiB;
-      },
+      bare: (run) => measureProxy('http', 'bare', run),
+      raw: (run) => measureProxy('raw', 'raw', run),
       async tusd(run) {
         const tusd = await stack.startTusd();
         const result = await downloadFrom(tusd, `${tusd.filesUrl}${tusdUploadId}`, data.length);
@@ -75,6 +59,21 @@ export const flagsScenario: Scenario = {
         run.tusd_down_rss = result.rssMiB;
       },
     };
+
+    /** A proxy of our object of the same size, by a presigned GET: the proxy signs nothing. */
+    async function measureProxy(kind: 'http' | 'raw', name: string, run: Record<string, number>) {
+      const target = await getSignedUrl(
+        stack.s3,
+        new GetObjectCommand({ Bucket: BUCKETS.ours, Key: context.fixtures.oursUploadId ?? '' }),
+        { expiresIn: 3600 },
+      );
+      const proxy = await stack.startBareProxy(kind);
+      const url = `${proxy.filesUrl}${encodeURIComponent(target)}`;
+      const result = await downloadFrom(proxy, url, data.length);
+      run[`${name}_down_mbps`] = result.mbps;
+      run[`${name}_down_cpu`] = result.cpuPerGiB;
+      run[`${name}_down_rss`] = result.rssMiB;
+    }
 
     async function measureVariant(variant: Variant, run: Record<string, number>) {
       const nodeFlags = [...VARIANTS[variant]];
@@ -106,11 +105,14 @@ export const flagsScenario: Scenario = {
     const runs: Array<Record<string, number>> = [];
     for (let index = 0; index < options.runs; index++) {
       const run: Record<string, number> = {};
-      for (const contender of inRunOrder<Contender>(['start', 'plain', 'bare', 'tusd'], index))
+      for (const contender of inRunOrder<Contender>(
+        ['start', 'plain', 'bare', 'raw', 'tusd'],
+        index,
+      ))
         await measure[contender](run);
       runs.push(run);
       log(
-        `  flags run ${index + 1}: download CPU s/GiB npm start ${run.start_down_cpu?.toFixed(2)}, Node defaults ${run.plain_down_cpu?.toFixed(2)}, bare proxy ${run.bare_down_cpu?.toFixed(2)}, tusd ${run.tusd_down_cpu?.toFixed(2)}`,
+        `  flags run ${index + 1}: download CPU s/GiB npm start ${run.start_down_cpu?.toFixed(2)}, Node defaults ${run.plain_down_cpu?.toFixed(2)}, bare proxy ${run.bare_down_cpu?.toFixed(2)}, raw-socket proxy ${run.raw_down_cpu?.toFixed(2)}, tusd ${run.tusd_down_cpu?.toFixed(2)}`,
       );
     }
 
@@ -135,7 +137,7 @@ export const flagsScenario: Scenario = {
           id: 'flags',
           title: `npm start's node flags (${flags}) against Node's defaults, ${options.sizeMiB} MiB`,
           method:
-            'each figure from a server process started for it with those flags (dedupe on, S3 + Redis): VmHWM once it listens, then one tus upload (CPU = utime + stime over it, peak = VmHWM after it); a fresh process for one full GET of that upload; the bare proxy is http.get(presigned URL).pipe(res) in plain Node',
+            'each figure from a server process started for it with those flags (dedupe on, S3 + Redis): VmHWM once it listens, then one tus upload (CPU = utime + stime over it, peak = VmHWM after it); a fresh process for one full GET of that upload; the bare proxy is http.get(presigned URL).pipe(res) in plain Node; the raw-socket proxy reads S3 through net with 1 MiB reads and a hand-parsed head',
           rows: [
             against('download CPU s per GiB, npm start', 'start_down_cpu', plain('down_cpu')),
             against('download CPU s per GiB, npm start', 'start_down_cpu', tusd('down_cpu')),
@@ -146,6 +148,8 @@ export const flagsScenario: Scenario = {
             }),
             against('download CPU s per GiB, Node defaults', 'plain_down_cpu', bare('down_cpu')),
             against('download CPU s per GiB, bare Node proxy', 'bare_down_cpu', tusd('down_cpu')),
+            against('download CPU s per GiB, raw-socket proxy', 'raw_down_cpu', bare('down_cpu')),
+            against('download CPU s per GiB, raw-socket proxy', 'raw_down_cpu', tusd('down_cpu')),
             against('download MB/s, npm start', 'start_down_mbps', tusd('down_mbps'), {
               on: 'ratio',
               op: '>=',
@@ -153,6 +157,7 @@ export const flagsScenario: Scenario = {
             }),
             against('download MB/s, Node defaults', 'plain_down_mbps', tusd('down_mbps')),
             against('download MB/s, bare Node proxy', 'bare_down_mbps', tusd('down_mbps')),
+            against('download MB/s, raw-socket proxy', 'raw_down_mbps', tusd('down_mbps')),
             against('upload CPU s per GiB, npm start', 'start_up_cpu', plain('up_cpu')),
             against('upload MB/s, npm start', 'start_up_mbps', plain('up_mbps')),
             against('idle RSS MiB, npm start', 'start_idle_rss', plain('idle_rss'), {
