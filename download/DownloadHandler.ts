@@ -11,6 +11,7 @@ import { evaluatePreconditions, ifRangeHolds, type Validators } from './conditio
 import { contentDispositionOf, contentTypeOf } from './headers.ts';
 import { multipartByteranges } from './multipart.ts';
 import { contentRange, parseRangeHeader, rangeLength, unsatisfiedRange } from './ranges.ts';
+import { type DownloadRedirect, redirectHeaders } from './redirect.ts';
 
 /** The read side of storage: all a download needs. */
 export type ContentSource = Pick<UploadStorage, 'stat' | 'readContent'>;
@@ -58,6 +59,8 @@ export class DownloadHandler {
     private readonly logger: Logger,
     /** Told how many body bytes each download sent (metrics). */
     private readonly onServed?: (bytes: number) => void,
+    /** When set, a permitted download of finished content is redirected to storage instead. */
+    private readonly redirect?: DownloadRedirect,
   ) {}
 
   /** The Express route handler; never rejects, so Express never renders an error page. */
@@ -85,8 +88,39 @@ export class DownloadHandler {
       return this.deliver(req, res, id, unavailableReply(error));
     }
     // Unfinished, unknown, expired and deleted uploads have no content to download.
-    const reply = content ? this.replyFor(req, content) : errorReply(ERRORS.NOT_FOUND);
+    if (!content) return this.deliver(req, res, id, errorReply(ERRORS.NOT_FOUND));
+    if (!this.redirect) return this.deliver(req, res, id, this.replyFor(req, content));
+    let reply: Reply;
+    try {
+      reply = await this.redirectFor(req, content, this.redirect);
+    } catch (error) {
+      this.logger.error({ err: error, uploadId: id }, 'download: presigning failed');
+      return this.deliver(req, res, id, unavailableReply(error));
+    }
+    this.redirect.onRedirect?.();
     return this.deliver(req, res, id, reply);
+  }
+
+  /**
+   * A 307 to storage's own URL of the bytes, with the headers a proxied download would carry.
+   * Conditions and ranges are storage's to answer: the client sends them on, and the validators
+   * it compares against are the ones storage gave it.
+   */
+  private async redirectFor(
+    req: Request,
+    content: StoredContent,
+    redirect: DownloadRedirect,
+  ): Promise<Reply> {
+    const contentType = contentTypeOf(content.metadata);
+    const location = await redirect.urlOf(content.key, {
+      method: req.method === 'HEAD' ? 'HEAD' : 'GET',
+      expiresInSeconds: redirect.expiresInSeconds,
+      contentType,
+      contentDisposition: contentDispositionOf(content.metadata, contentType),
+    });
+    // The user agent MUST NOT change the request method if it performs an automatic
+    // redirection to that URI (RFC 9110 §15.4.8): a HEAD stays a HEAD, its URL signed for HEAD.
+    return { status: 307, headers: redirectHeaders(location) };
   }
 
   /** Decides status, headers and body from the request's conditions and ranges. */

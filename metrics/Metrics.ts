@@ -69,6 +69,11 @@ export class Metrics {
     'Upload bytes accepted into storage (PATCH and creation with upload)',
   );
   private readonly served = this.counter('tus_bytes_served_total', 'Download bytes sent');
+  // A redirected download's bytes are S3's to count, not tus_bytes_served_total's.
+  private readonly redirects = this.counter(
+    'tus_download_redirects_total',
+    'Downloads answered with a 307 to a presigned S3 URL (DOWNLOAD_REDIRECT=presigned)',
+  );
   private readonly dedupeHits = new Counter({
     name: 'tus_dedupe_hits_total',
     help: 'Dedupe hits: creations finished without a transfer (owner, proof), and finished uploads that share stored content (content)',
@@ -169,6 +174,7 @@ export class Metrics {
       this.requestDuration.observe({ method, route, status: String(status) }, seconds),
     bytesReceived: (bytes: number) => this.received.inc(bytes),
     bytesServed: (bytes: number) => this.served.inc(bytes),
+    downloadRedirected: () => this.redirects.inc(),
     uploading: (delta: 1 | -1) => this.active.inc(delta),
   };
 

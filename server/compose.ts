@@ -16,6 +16,7 @@ import { MemoryProofBudget, RedisProofBudget } from '../dedupe/proofBudget.ts';
 import { ProofFloor } from '../dedupe/proofTiming.ts';
 import { dedupeCreation, dedupeLinkedPatch, dedupeProof } from '../dedupe/routes.ts';
 import { DownloadHandler } from '../download/DownloadHandler.ts';
+import type { DownloadRedirect } from '../download/redirect.ts';
 import { entryOf } from '../errors/answer.ts';
 import { ERRORS, jsonError, outageOf } from '../errors/catalogue.ts';
 import { HttpHookSender } from '../hooks/http/HttpHookSender.ts';
@@ -91,6 +92,31 @@ function createRedis(url: string, logger: Logger): Redis {
   });
   redis.on('error', (error) => logger.warn({ err: { message: error.message } }, 'redis error'));
   return redis;
+}
+
+/**
+ * Presigned download redirects, where the storage can make URLs clients fetch from directly;
+ * the embedded store serves every download itself, with one warning that the setting is ignored.
+ */
+function downloadRedirect(
+  config: Config,
+  storage: UploadStorage,
+  logger: Logger,
+  onRedirect: (() => void) | undefined,
+): DownloadRedirect | undefined {
+  if (!config.downloadRedirect) return undefined;
+  const presign = storage.presignedUrlOf?.bind(storage);
+  if (!presign) {
+    logger.warn(
+      'DOWNLOAD_REDIRECT=presigned is ignored: the embedded file store has no URLs of its own (set S3_ENDPOINT)',
+    );
+    return undefined;
+  }
+  return {
+    urlOf: presign,
+    expiresInSeconds: config.downloadRedirect.ttlSeconds,
+    onRedirect,
+  };
 }
 
 /** Where /metrics is, for the start-up line. */
@@ -253,11 +279,12 @@ export function compose(config: Config, logger: Logger): Composition {
     logger,
     urlFor,
   };
+  const redirect = downloadRedirect(config, storage, logger, metrics?.http.downloadRedirected);
   const app = createApp({
     tus,
     logger,
     readiness: createReadinessCheck(storage, redis),
-    download: new DownloadHandler(storage, logger, metrics?.http.bytesServed),
+    download: new DownloadHandler(storage, logger, metrics?.http.bytesServed, redirect),
     beforeTus: config.dedupe
       ? { creation: dedupeCreation(routeParts), upload: dedupeLinkedPatch(routeParts) }
       : undefined,
@@ -318,6 +345,9 @@ export function compose(config: Config, logger: Logger): Composition {
     `creations per minute per owner: ${config.createRateLimit}`,
     `open uploads in this process: ${config.maxOpenUploads.perClient || 'unlimited'} per client, ${config.maxOpenUploads.total || 'unlimited'} in total`,
     `metrics: ${metricsSummary(config.metrics)}`,
+    ...(redirect
+      ? [`downloads: 307 to presigned S3 URLs valid ${redirect.expiresInSeconds}s`]
+      : []),
   ].join('; ');
   let metricsServer: Server | undefined;
 

@@ -67,7 +67,7 @@ const seconds = (max: number) =>
     .transform(Number)
     .pipe(z.number().min(0).max(max));
 
-/** An origin with an optional path prefix: where clients reach `/files/` from outside. */
+/** An origin with an optional path prefix: where clients reach `/files/` (or S3) from outside. */
 const publicUrl = url(['http:', 'https:'])
   .refine((value) => {
     // zod runs this check even when the URL check above failed.
@@ -93,6 +93,14 @@ const schema = z.object({
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_PART_SIZE: integer(5 * MIB, 5 * 1024 * MIB).default(8 * MIB),
+  // Where clients reach S3 when that is not S3_ENDPOINT (a proxy, a public name): presigned URLs.
+  S3_PUBLIC_ENDPOINT: publicUrl.optional(),
+  DOWNLOAD_REDIRECT: z
+    .enum(['off', 'presigned'], { error: 'must be "off" or "presigned"' })
+    .default('off'),
+  // SigV4 query auth, X-Amz-Expires: "The minimum value you can set is 1, and the maximum is
+  // 604800 (seven days)."
+  DOWNLOAD_REDIRECT_TTL_SECONDS: integer(1, 604800).default(300),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   DATA_DIR: z.string().trim().min(1, 'must not be empty').default('./data'),
   MAX_UPLOAD_SIZE: integer(0).default(0),
@@ -158,7 +166,14 @@ export type Config = {
     region: string;
     credentials?: { accessKeyId: string; secretAccessKey: string };
     partSize: number;
+    /** The S3 address clients use, when it differs from `endpoint`: presigned URLs name it. */
+    publicEndpoint?: string;
   };
+  /**
+   * Whether a permitted download of a finished upload is answered with a redirect to a presigned
+   * URL of its bytes (S3 only; the embedded store serves it itself), valid for `ttlSeconds`.
+   */
+  downloadRedirect?: { ttlSeconds: number };
   redisUrl?: string;
   dataDir: string;
   maxUploadSize: number;
@@ -279,8 +294,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
               ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
               : undefined,
           partSize: e.S3_PART_SIZE,
+          publicEndpoint: e.S3_PUBLIC_ENDPOINT,
         }
       : undefined,
+    downloadRedirect:
+      e.DOWNLOAD_REDIRECT === 'presigned'
+        ? { ttlSeconds: e.DOWNLOAD_REDIRECT_TTL_SECONDS }
+        : undefined,
     redisUrl: e.REDIS_URL,
     dataDir: e.DATA_DIR,
     maxUploadSize: e.MAX_UPLOAD_SIZE,

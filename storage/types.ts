@@ -47,6 +47,15 @@ export interface ContentRefs {
 /** Stored bytes an upload is made of (concatenation): a content key and its length. */
 export type ContentSource = { key: string; size: number };
 
+/** What a presigned URL allows and how the backend answers it. */
+export type PresignOptions = {
+  /** The request the URL is for: a signature covers its method. */
+  method: 'GET' | 'HEAD';
+  expiresInSeconds: number;
+  contentType: string;
+  contentDisposition: string;
+};
+
 /** An inclusive byte range, as HTTP ranges are written. */
 export type ByteRange = { start: number; end: number };
 
@@ -84,6 +93,11 @@ export interface UploadStorage {
   read(id: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
   /** Streams the bytes stored under a content key, whether or not its own record still exists. */
   readContent(key: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable>;
+  /**
+   * A URL that lets its holder GET (or HEAD) the bytes under a content key straight from the
+   * backend for `expiresInSeconds`, answered with these headers; only backends clients can reach.
+   */
+  presignedUrlOf?(key: string, options: PresignOptions): Promise<string>;
   close(): Promise<void>;
 
   // Shared content (dedupe): several uploads may read the bytes stored under one owner's key.

@@ -28,6 +28,7 @@ import {
   type ContentSource,
   FINISHED_KEY,
   linkedOwner,
+  type PresignOptions,
   StorageError,
   type StoredContent,
   type UploadStorage,
@@ -37,6 +38,7 @@ import { UploadStore } from '../UploadStore.ts';
 import { MetadataCache } from './MetadataCache.ts';
 import { instrument, isNotFound, type S3Observer } from './outages.ts';
 import { checksumEveryPart } from './partChecksums.ts';
+import { S3Presigner } from './presign.ts';
 import { S3Concatenation } from './S3Concatenation.ts';
 import { S3ContentRefs } from './S3ContentRefs.ts';
 import { S3Http } from './S3Http.ts';
@@ -57,6 +59,8 @@ export type S3StorageOptions = {
   metadataCache?: KvStore<MetadataValue>;
   /** Told how long each S3 request took (metrics). */
   observe?: S3Observer;
+  /** The S3 address clients use, when it is not `endpoint`: presigned URLs are made for it. */
+  publicEndpoint?: string;
 };
 
 /**
@@ -79,6 +83,7 @@ export class S3Storage implements UploadStorage {
   /** Every upload record (`<id>.info`), read and written. */
   private readonly records: S3Records;
   private readonly concatenation: S3Concatenation;
+  private readonly presigner: S3Presigner;
   /** What HEAD said of finished objects, by content key. */
   private readonly facts = new Map<string, ObjectFacts>();
   private readonly options: S3StorageOptions;
@@ -142,6 +147,12 @@ export class S3Storage implements UploadStorage {
       tagged: expiring,
     });
     this.refs = new S3ContentRefs(this.client, options.bucket, this.http);
+    this.presigner = new S3Presigner({
+      endpoint: options.publicEndpoint ?? options.endpoint,
+      bucket: options.bucket,
+      region: options.region,
+      credentials: this.client.config.credentials,
+    });
   }
 
   async init(): Promise<void> {
@@ -248,8 +259,14 @@ export class S3Storage implements UploadStorage {
     }
   }
 
+  /** Signed here, nothing sent: the URL names the public endpoint when there is one. */
+  presignedUrlOf(key: string, options: PresignOptions): Promise<string> {
+    return this.presigner.urlOf(key, options);
+  }
+
   async close(): Promise<void> {
     this.client.destroy();
+    this.presigner.close();
     this.http.close();
   }
 
