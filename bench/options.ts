@@ -10,6 +10,7 @@ const SCENARIO_IDS = [
   'dedupe-hit',
   'proof-timing',
   'flags',
+  'scaling',
 ] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
@@ -22,6 +23,7 @@ export type BenchOptions = {
   parallelUploads: number;
   concurrentUploads: number;
   concurrentSizeMiB: number;
+  scalingLevels: number[];
   rangeRequests: number;
   rangeKiB: number;
   rangeConcurrency: number;
@@ -53,6 +55,7 @@ ${Object.entries(NUMBERS)
   .map(([flag, [env, value, what]]) => `  --${flag.padEnd(22)}${what} (${env}, default ${value})`)
   .join('\n')}
   --scenarios LIST        comma-separated subset of ${SCENARIO_IDS.join(',')} (BENCH_SCENARIOS)
+  --scaling-levels LIST   upload counts of the scaling scenario (BENCH_SCALING_LEVELS, default 1,10,100,400)
   --cpu-prof              run our server under node --cpu-prof and print its hottest functions
   --out FILE              results file (default bench/results/<timestamp>.json)
   --note TEXT             kept in the results, e.g. "machine busy with browser tests"`;
@@ -70,6 +73,7 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions | 
     options: {
       ...Object.fromEntries(Object.keys(NUMBERS).map((flag) => [flag, { type: 'string' }])),
       scenarios: { type: 'string' },
+      'scaling-levels': { type: 'string' },
       'cpu-prof': { type: 'boolean' },
       out: { type: 'string' },
       note: { type: 'string' },
@@ -100,6 +104,13 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions | 
     parallelRuns: number('parallel-runs'),
     concurrentUploads: number('concurrent'),
     concurrentSizeMiB: number('concurrent-size-mib'),
+    scalingLevels: (
+      (values['scaling-levels'] as string | undefined) ??
+      env.BENCH_SCALING_LEVELS ??
+      '1,10,100,400'
+    )
+      .split(',')
+      .map((level) => positive('scaling-levels', level.trim())),
     rangeRequests: number('ranges'),
     rangeKiB: number('range-kib'),
     rangeConcurrency: number('range-concurrency'),

@@ -16,6 +16,7 @@ import { nginxScenario } from './scenarios/nginx.ts';
 import { parallelScenario } from './scenarios/parallel.ts';
 import { proofTimingScenario } from './scenarios/proofTiming.ts';
 import { rangesScenario } from './scenarios/ranges.ts';
+import { scalingScenario } from './scenarios/scaling.ts';
 import { uploadScenario } from './scenarios/upload.ts';
 import { type Stack, startStack } from './stack.ts';
 import { MIB } from './stats.ts';
@@ -37,6 +38,7 @@ const SCENARIOS: Record<ScenarioId, Scenario> = {
   'dedupe-hit': dedupeHitScenario,
   'proof-timing': proofTimingScenario,
   flags: flagsScenario,
+  scaling: scalingScenario,
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);

@@ -7,6 +7,38 @@ import { cpuSecondsPerGiB, MIB, megabytesPerSecond, percentile } from '../stats.
 type Outcome = { ok: true; ms: number } | { ok: false; error: string };
 type Contender = 'ours' | 'ours_nodedupe' | 'tusd';
 
+/** What one server did with `files` uploaded all at once (fresh content each time). */
+export async function uploadAllAtOnce(server: BenchServer, files: Buffer[], chunkSize: number) {
+  for (const file of files) freshen(file);
+  const idleRssMiB = server.peakRssMiB();
+  const cpuBefore = server.cpuSeconds();
+  const started = now();
+  const outcomes = await Promise.all(
+    files.map((file) =>
+      tusUpload(server.filesUrl, file, chunkSize).then(
+        ({ ms }): Outcome => ({ ok: true, ms }),
+        (error: Error): Outcome => ({ ok: false, error: error.message }),
+      ),
+    ),
+  );
+  const wallMs = now() - started;
+  const cpuSeconds = server.cpuSeconds() - cpuBefore;
+  const latencies = outcomes.flatMap((o) => (o.ok ? [o.ms] : []));
+  const failures = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
+  // The files are of one size.
+  const bytes = latencies.length * (files[0]?.length ?? 0);
+  return {
+    idleRssMiB,
+    failures,
+    mbps: megabytesPerSecond(bytes, wallMs),
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    cpuPerGiB: cpuSecondsPerGiB(cpuSeconds, bytes),
+    cpuMsPerUpload: latencies.length ? (cpuSeconds * 1000) / latencies.length : Number.NaN,
+    rssMiB: server.peakRssMiB(),
+  };
+}
+
 /**
  * Scenario 3: many small uploads at once, all started together. Each contender runs in a server
  * process started for that run, so VmHWM is the peak of those uploads.
@@ -30,33 +62,20 @@ export const concurrentScenario: Scenario = {
     };
 
     const measure = async (contender: Contender, run: Record<string, number>) => {
-      for (const file of files) freshen(file);
       const server = await start[contender]();
       try {
-        run[`${contender}_idle_rss_mib`] = server.peakRssMiB();
-        const cpuBefore = server.cpuSeconds();
-        const started = now();
-        const outcomes = await Promise.all(
-          files.map((file) =>
-            tusUpload(server.filesUrl, file, chunkSize).then(
-              ({ ms }): Outcome => ({ ok: true, ms }),
-              (error: Error): Outcome => ({ ok: false, error: error.message }),
-            ),
-          ),
-        );
-        const wallMs = now() - started;
-        const cpuSeconds = server.cpuSeconds() - cpuBefore;
-        const latencies = outcomes.flatMap((o) => (o.ok ? [o.ms] : []));
-        const failures = outcomes.flatMap((o) => (o.ok ? [] : [o.error]));
-        if (failures[0])
-          notes.push(`${server.name}: ${failures.length} failed, e.g. ${failures[0]}`);
-        const bytes = latencies.length * size;
-        run[`${contender}_mbps`] = megabytesPerSecond(bytes, wallMs);
-        run[`${contender}_p50_ms`] = percentile(latencies, 50);
-        run[`${contender}_p99_ms`] = percentile(latencies, 99);
-        run[`${contender}_errors`] = failures.length;
-        run[`${contender}_cpu_s_per_gib`] = cpuSecondsPerGiB(cpuSeconds, bytes);
-        run[`${contender}_rss_mib`] = server.peakRssMiB();
+        const result = await uploadAllAtOnce(server, files, chunkSize);
+        if (result.failures[0])
+          notes.push(
+            `${server.name}: ${result.failures.length} failed, e.g. ${result.failures[0]}`,
+          );
+        run[`${contender}_idle_rss_mib`] = result.idleRssMiB;
+        run[`${contender}_mbps`] = result.mbps;
+        run[`${contender}_p50_ms`] = result.p50Ms;
+        run[`${contender}_p99_ms`] = result.p99Ms;
+        run[`${contender}_errors`] = result.failures.length;
+        run[`${contender}_cpu_s_per_gib`] = result.cpuPerGiB;
+        run[`${contender}_rss_mib`] = result.rssMiB;
         const logged = server.errorLines();
         if (logged > 0)
           loggedErrors.set(server.name, (loggedErrors.get(server.name) ?? 0) + logged);
