@@ -43,6 +43,11 @@ export const ERRORS = {
     status_code: 400,
     body: `Upload-Offset must be at most ${Number.MAX_SAFE_INTEGER}\n`,
   },
+  // S3 holds at most 10,000 parts of at most 5 GiB: storage/s3/partPlan.ts (fitsParts).
+  PART_LIMIT_EXCEEDED: {
+    status_code: 413,
+    body: 'the upload cannot hold these bytes: S3 allows 10,000 parts of at most 5 GiB, and its parts so far leave no room; the bytes stored so far stay\n',
+  },
   // Upload-Metadata the server understands.
   INVALID_SHA256: { status_code: 400, body: 'Upload-Metadata sha256 must be 64 hex characters\n' },
   INVALID_MD5: { status_code: 400, body: 'Upload-Metadata md5 must be 32 hex characters\n' },

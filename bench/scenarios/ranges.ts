@@ -1,20 +1,9 @@
+import { seededRandom } from '../../test/harness/seededRandom.ts';
 import { directGet, httpRequest, keepAliveAgent, now, withConcurrency } from '../clients.ts';
 import { inRunOrder, resultOf, type Scenario } from '../scenario.ts';
 import { BUCKETS } from '../stack.ts';
 import { percentile } from '../stats.ts';
 import { ensureFixtures } from './fixtures.ts';
-
-/** A small seeded generator (mulberry32), so ours and direct read the very same offsets. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Range = { start: number; end: number };
 type Contender = 'ours' | 'direct';

@@ -3,12 +3,22 @@ import { Readable } from 'node:stream';
 import type { Part } from '@aws-sdk/client-s3';
 import { type MetadataValue, S3Store } from '@tus/s3-store';
 import type { Upload } from '@tus/utils';
+import { ERRORS } from '../../errors/catalogue.ts';
 import { currentContext } from '../../request/context.ts';
 import { Spool } from '../spool.ts';
 import { FINISHED_KEY } from '../types.ts';
 import { instrument, isNotFound, notFoundAsTus, type S3Observer } from './outages.ts';
 import { checksumEveryPart } from './partChecksums.ts';
-import { gathered, planPieces, ShortBody, StreamSlicer } from './partPlan.ts';
+import {
+  fitsParts,
+  gathered,
+  type PartLimits,
+  pieceKind,
+  planPieces,
+  ShortBody,
+  StreamSlicer,
+  s3Limits,
+} from './partPlan.ts';
 import type { S3Http } from './S3Http.ts';
 import type { S3Records } from './S3Records.ts';
 
@@ -121,11 +131,50 @@ export class TusS3Store extends S3Store {
       start: offset,
       end: length === undefined ? undefined : offset + length,
     };
-    const newOffset = await this.writing.run(state, () => super.write(src, id, offset));
+    const newOffset = await this.writing.run(state, async () => {
+      await this.refuseWhatCannotFit(id, record.file, state);
+      return super.write(src, id, offset);
+    });
     // S3Store forgets the record of an upload it finished (clearCache); its `.info` says what it
     // said before, and this request, holding the lock, goes on to finish it (saveFinished).
     if (newOffset === record.file.size) scope?.records.set(id, record);
     return newOffset;
+  }
+
+  /** S3's part limits, with S3_PART_SIZE preferred (upstream: preferredPartSize). */
+  private get limits(): PartLimits {
+    return { ...s3Limits(this.preferredPartSize), minPartSize: this.minPartSize };
+  }
+
+  /**
+   * "Maximum number of parts per upload: 10,000" (S3): a write that cannot fit in the parts left
+   * (fitsParts) gets 413 before write() reads or moves anything, the tail included, so the bytes
+   * stored so far stay and HEAD still reports them. The listing is the one write() then uses
+   * (retrieveParts keeps it in the WriteState).
+   */
+  private async refuseWhatCannotFit(id: string, file: Upload, state: WriteState) {
+    const parts = await this.retrieveParts(id);
+    const next = (parts.at(-1)?.PartNumber ?? 0) + 1;
+    const at = bytesIn(parts);
+    const end = state.end ?? Number.POSITIVE_INFINITY;
+    if (!fitsParts(at, state.start, end, file.size, next, this.limits)) {
+      throw ERRORS.PART_LIMIT_EXCEEDED;
+    }
+  }
+
+  /**
+   * Upstream: sends one part of S3Store's own uploadParts (a body without Content-Length), which
+   * makes a part of every piece of at least 5 MiB, so its parts can pass 10,000. Here: part
+   * 10,001 gets 413 before it is sent, where S3 would refuse it (a 500): the parts before it
+   * stay, its own bytes are lost as they would be then.
+   */
+  protected override async uploadPart(
+    metadata: MetadataValue,
+    readStream: Parameters<S3Store['uploadPart']>[1],
+    partNumber: number,
+  ): Promise<string> {
+    if (partNumber > this.maxMultipartParts) throw ERRORS.PART_LIMIT_EXCEEDED;
+    return super.uploadPart(metadata, readStream, partNumber);
   }
 
   /**
@@ -167,8 +216,10 @@ export class TusS3Store extends S3Store {
    * length is known before its first byte), while a spool keeps its bytes: the part never waits
    * for a temporary file and is never read back. A body that ends early loses nothing: the
    * request in flight is stopped, and what came of it is sent again from the spool, as a part or
-   * as the tail. Without a declared length, or when an earlier tail is prepended, S3Store's way
-   * (each part written to a temporary file, then sent) applies.
+   * as the tail. An earlier tail prepended by write() (`offset` before the write's start) is
+   * planned with the body, so the part plan (planPieces) decides every part of a body with a
+   * declared length. Without one, S3Store's way (each part written to a temporary file, then
+   * sent) applies.
    */
   protected override async uploadParts(
     metadata: MetadataValue,
@@ -177,20 +228,15 @@ export class TusS3Store extends S3Store {
     offset: number,
   ): Promise<number> {
     const state = this.writing.getStore();
-    if (!state || state.end === undefined || offset !== state.start) {
+    if (!state || state.end === undefined) {
       // Parts uploaded from S3Store's own callbacks are not tracked: ask S3 again afterwards.
       if (state) state.parts = undefined;
       return super.uploadParts(metadata, readStream, currentPartNumber, offset);
     }
     const { file } = metadata;
     const end = file.size === undefined ? state.end : Math.min(state.end, file.size);
-    const pieces = planPieces(
-      offset,
-      end,
-      file.size,
-      this.calcOptimalPartSize(file.size),
-      this.minPartSize,
-    );
+    const limits = this.limits;
+    const pieces = planPieces(offset, end, file.size, currentPartNumber, limits);
     const slicer = new StreamSlicer(readStream);
     const uploadId = metadata['upload-id'];
     // The upload's lock lost: every part in flight is aborted (S3 keeps none of it), none resent.
@@ -198,11 +244,18 @@ export class TusS3Store extends S3Store {
     const inFlight: Array<Promise<void>> = [];
     let uploaded = 0;
     let partNumber = currentPartNumber;
-    let cut: { sent: Promise<void>; number: number; spool: Spool } | undefined;
+    // Where the next piece starts: a cut piece is planned again from there.
+    let at = offset;
+    let cut: { sent: Promise<void>; at: number; number: number; spool: Spool } | undefined;
     let failure: unknown;
     // Reading the request (or the spool) failed for another reason than a short body.
     let bodyFailure: unknown;
     for (const piece of pieces) {
+      // No part left for the rest: what came before it stays, the write answers 413.
+      if (piece.kind === 'over') {
+        failure = ERRORS.PART_LIMIT_EXCEEDED;
+        break;
+      }
       let permit: Awaited<ReturnType<typeof this.partUploadSemaphore.acquire>> | undefined;
       let spool: Spool;
       try {
@@ -241,6 +294,8 @@ export class TusS3Store extends S3Store {
       // Its failure is the request's (aborted above): the stream's own error event is no news.
       body.on('error', () => undefined);
       const number = partNumber++;
+      const pieceAt = at;
+      at += piece.length;
       const sent = this.sendPiece(
         file.id,
         uploadId,
@@ -267,7 +322,7 @@ export class TusS3Store extends S3Store {
         () => false,
         () => true,
       );
-      if (abort.signal.aborted) cut = { sent, number, spool };
+      if (abort.signal.aborted) cut = { sent, at: pieceAt, number, spool };
       if (stopped || cut) break;
     }
     const results = await Promise.allSettled(inFlight);
@@ -281,7 +336,7 @@ export class TusS3Store extends S3Store {
       // The body ended early: what came of the piece in flight is a part of its own, or the tail.
       if (cut && cut.spool.length > 0) {
         const { number, spool } = cut;
-        const kind = spool.length >= this.minPartSize ? 'part' : 'tail';
+        const kind = pieceKind(cut.at, spool.length, file.size, number, limits);
         const etag = await this.sendPiece(
           file.id,
           uploadId,

@@ -2,14 +2,23 @@ import { Readable } from 'node:stream';
 import { describe, expect, test } from '@jest/globals';
 import { declaredLength } from '../../request/context.ts';
 import {
+  deferredRoom,
+  fitsParts,
   gathered,
+  type PartLimits,
   type Piece,
+  pieceKind,
   planPieces,
   ShortBody,
   StreamSlicer,
+  s3Limits,
 } from '../../storage/s3/partPlan.ts';
+import { seededRandom } from '../harness/seededRandom.ts';
 
 const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
+const TIB = 1024 * GIB;
+const S3 = s3Limits(8 * MIB);
 const part = (length: number): Piece => ({ length, kind: 'part' });
 const tail = (length: number): Piece => ({ length, kind: 'tail' });
 
@@ -48,10 +57,200 @@ describe('planPieces: how a write is cut into S3 requests (parts of 8 MiB, minim
     ['deferred length, whole parts', 0, 16 * MIB, undefined, [part(8 * MIB), part(8 * MIB)]],
   ];
   test.each(rows)('%s', (_name, start, end, size, expected) => {
-    const pieces = [...planPieces(start, end, size, 8 * MIB, 5 * MIB)];
+    // The parts before `start` are whole 8 MiB parts.
+    const pieces = [...planPieces(start, end, size, 1 + start / (8 * MIB), S3)];
     expect(pieces).toEqual(expected);
     // Every byte of the write is in exactly one piece.
     expect(pieces.reduce((sum, piece) => sum + piece.length, 0)).toBe(end - start);
+  });
+});
+
+type Outcome = { parts: number; stored: number; refusedAt?: number };
+
+/** A failed check of simulate(), thrown as it is: expect() per piece would cost minutes. */
+function check(holds: boolean, what: string, piece?: Piece): void {
+  if (!holds) throw new Error(`${what}${piece ? `: ${JSON.stringify(piece)}` : ''}`);
+}
+
+/**
+ * A whole upload of `total` bytes through the plan, as TusS3Store runs it: each PATCH (of
+ * `chunk()` bytes) is checked by fitsParts, then cut by planPieces from the bytes in parts (an
+ * earlier tail joins it); a tail waits for the next PATCH. The length is declared from the start
+ * (`deferred` false) or with the last PATCH. Every part is checked against S3's limits on the way.
+ */
+function simulate(
+  total: number,
+  chunk: () => number,
+  limits: PartLimits,
+  deferred = false,
+): Outcome {
+  let stored = 0; // in parts
+  let tail = 0;
+  let parts = 0;
+  while (stored + tail < total) {
+    const offset = stored + tail;
+    const end = Math.min(total, offset + Math.max(1, chunk()));
+    const size = deferred && end < total ? undefined : total;
+    if (!fitsParts(stored, offset, end, size, parts + 1, limits)) {
+      return { parts, stored: offset, refusedAt: offset };
+    }
+    tail = 0;
+    for (const piece of planPieces(stored, end, size, parts + 1, limits)) {
+      check(tail === 0, 'only the last piece may be the tail', piece);
+      // 413 mid-PATCH: the bytes before stay.
+      if (piece.kind === 'over') return { parts, stored, refusedAt: offset };
+      if (piece.kind === 'tail') {
+        tail = piece.length;
+        continue;
+      }
+      parts += 1;
+      stored += piece.length;
+      check(piece.length <= limits.maxPartSize, 'a part is at most 5 GiB', piece);
+      check(stored === total || piece.length >= limits.minPartSize, 'a part has 5 MiB', piece);
+    }
+    // Every byte of the PATCH and of the tail before it is in a part or in the tail.
+    check(stored + tail === end, `bytes lost or added in the PATCH ending at ${end}`);
+  }
+  check(parts <= limits.maxParts, `${parts} parts`);
+  return { parts, stored };
+}
+
+describe('the part plan stays within S3: at most 10,000 parts of 5 MiB to 5 GiB', () => {
+  const MAX_OBJECT = 5 * TIB;
+  const partSize = 8 * MIB;
+  // Powers of two from 1 byte to 4 TiB, and the lengths where the part size starts to grow.
+  const lengths = [
+    ...Array.from({ length: 43 }, (_, power) => 2 ** power),
+    10_000 * partSize - 1,
+    10_000 * partSize,
+    10_000 * partSize + 1,
+    78 * GIB,
+    MAX_OBJECT - 1,
+    MAX_OBJECT,
+  ];
+  const chunkings: Array<[string, (total: number) => () => number]> = [
+    ['the whole upload in one PATCH', (total) => () => total],
+    ['5 MiB PATCHes', () => () => 5 * MIB],
+    ['6 MiB PATCHes', () => () => 6 * MIB],
+    ['PATCHes of the part size', () => () => partSize],
+    ['PATCHes of the part size + 1', () => () => partSize + 1],
+    [
+      'PATCHes of 1 to 100 MiB',
+      (total) => {
+        const next = seededRandom(total % 2 ** 32);
+        return () => Math.ceil(next() * 100 * MIB);
+      },
+    ],
+  ];
+  // Small PATCHes of a large upload are many: their cost, not their kind, limits the grid.
+  const cases = chunkings.flatMap(([name, chunking]) =>
+    lengths
+      .filter((total) => name === 'the whole upload in one PATCH' || total <= MAX_OBJECT / 8)
+      .map((total): [string, number, (total: number) => () => number] => [name, total, chunking]),
+  );
+  test.each(cases)('%s, %p bytes', (_name, total, chunking) => {
+    simulate(total, chunking(total), s3Limits(partSize));
+  });
+
+  test('the issue: 78 GiB in 6 MiB PATCHes took 13,334 parts, now it fits', () => {
+    const { parts } = simulate(78 * GIB, () => 6 * MIB, s3Limits(partSize));
+    expect(parts).toBeLessThanOrEqual(10_000);
+  });
+
+  test('5 TiB in 64 MiB + 1 PATCHes, and at either bound of S3_PART_SIZE', () => {
+    simulate(MAX_OBJECT, () => 64 * MIB + 1, s3Limits(partSize));
+    simulate(MAX_OBJECT, () => 5 * GIB, s3Limits(5 * MIB));
+    simulate(MAX_OBJECT, () => GIB + 1, s3Limits(5 * GIB));
+  });
+
+  test('one PATCH of the whole upload makes the same parts as before: the part size, then the rest', () => {
+    const pieces = [...planPieces(0, 100 * MIB, 100 * MIB, 1, S3)];
+    expect(pieces).toEqual([...Array(12).fill(part(8 * MIB)), part(4 * MIB)]);
+  });
+
+  test('PATCHes that are multiples of the part size make whole parts only', () => {
+    for (let at = 0; at < 80 * MIB; at += 16 * MIB) {
+      const pieces = [...planPieces(at, at + 16 * MIB, 80 * MIB, 1 + at / (8 * MIB), S3)];
+      expect(pieces).toEqual([part(8 * MIB), part(8 * MIB)]);
+    }
+  });
+
+  test('a length past 5 TiB is refused at its first PATCH', () => {
+    expect(simulate(MAX_OBJECT + 1, () => 8 * MIB, S3).refusedAt).toBe(0);
+    expect(fitsParts(0, 0, 1, MAX_OBJECT, 1, S3)).toBe(true);
+    // A deferred length stores up to 5 TiB, then stops.
+    const last = [...planPieces(MAX_OBJECT - 8 * MIB, MAX_OBJECT + 1, undefined, 9_000, S3)];
+    expect(last).toEqual([part(8 * MIB), { length: 1, kind: 'over' }]);
+  });
+
+  test('parts used by an older plan: refused once the rest cannot fit, not before', () => {
+    // 9,990 parts hold 80 GiB; 10 parts of 5 GiB are left.
+    expect(fitsParts(80 * GIB, 80 * GIB, 81 * GIB, 130 * GIB, 9_991, S3)).toBe(true);
+    expect(fitsParts(80 * GIB, 80 * GIB, 81 * GIB, 130 * GIB + 1, 9_991, S3)).toBe(false);
+    expect(fitsParts(80 * GIB, 80 * GIB, 80 * GIB, 80 * GIB, 10_001, S3)).toBe(true);
+    // Deferred: the plan stores what fits, then stops; refused at once when nothing fits.
+    expect(fitsParts(80 * GIB, 80 * GIB, 2 ** 53, undefined, 10_000, S3)).toBe(true);
+    expect(fitsParts(80 * GIB, 80 * GIB, 81 * GIB, undefined, 10_001, S3)).toBe(false);
+    expect(fitsParts(80 * GIB, 80 * GIB, 80 * GIB, undefined, 10_001, S3)).toBe(true);
+    const pieces = [...planPieces(80 * GIB, 100 * GIB, undefined, 10_000, S3)];
+    expect(pieces).toEqual([part(5 * GIB), { length: 15 * GIB, kind: 'over' }]);
+  });
+});
+
+describe('a deferred length: part sizes grow with the part number, 413 where nothing fits', () => {
+  test('10,000 parts hold at least 5 TiB at every S3_PART_SIZE', () => {
+    for (const preferred of [5 * MIB, 8 * MIB, 64 * MIB, 5 * GIB]) {
+      expect(deferredRoom(1, s3Limits(preferred))).toBeGreaterThanOrEqual(5 * TIB);
+    }
+    expect(deferredRoom(10_001, S3)).toBe(0);
+  });
+
+  test('small uploads keep parts of S3_PART_SIZE', () => {
+    const pieces = [...planPieces(0, 20 * MIB, undefined, 1, S3)];
+    expect(pieces).toEqual([part(8 * MIB), part(8 * MIB), tail(4 * MIB)]);
+    // A 6 MiB PATCH is a part of its own while there is room to spare.
+    expect(pieceKind(0, 6 * MIB, undefined, 1, S3)).toBe('part');
+  });
+
+  const grown: Array<[string, number, () => number]> = [
+    ['78 GiB in 6 MiB PATCHes', 78 * GIB, () => 6 * MIB],
+    ['1 TiB in 64 MiB PATCHes', TIB, () => 64 * MIB],
+    ['5 TiB in 1 GiB PATCHes', 5 * TIB, () => GIB],
+    ['5 TiB in one PATCH', 5 * TIB, () => 5 * TIB],
+  ];
+  test.each(grown)('%s fits', (_name, total, chunk) => {
+    expect(simulate(total, chunk, S3, true).refusedAt).toBeUndefined();
+  });
+
+  // Limits scaled down (20 parts of 5 to 100 bytes, sizes doubling every 2 parts, objects of
+  // at most 1,000 bytes) so that every length and chunk size can be tried, past what fits.
+  const tiny: PartLimits = {
+    preferred: 8,
+    minPartSize: 5,
+    maxParts: 20,
+    maxPartSize: 100,
+    maxObjectSize: 1_000,
+    partsPerSize: 2,
+  };
+  test('every length and chunk size, scaled down: it fits, or 413 at the first PATCH past the limit', () => {
+    expect(deferredRoom(1, tiny)).toBeGreaterThan(tiny.maxObjectSize);
+    for (const deferred of [false, true]) {
+      for (let total = 1; total <= 1_200; total += 11) {
+        for (let chunk = 1; chunk <= 120; chunk += 4) {
+          const { refusedAt, stored } = simulate(total, () => chunk, tiny, deferred);
+          const at = `${total} bytes in PATCHes of ${chunk}, deferred: ${deferred}`;
+          check((refusedAt === undefined) === total <= tiny.maxObjectSize, `${at}: refused`);
+          if (refusedAt === undefined) continue;
+          // A known length is refused at its first PATCH. A deferred one at the PATCH that passes
+          // the limit (storing what fits, or nothing when it declares the length): none lost.
+          if (!deferred) check(refusedAt === 0 && stored === 0, `${at}: refused at once`);
+          else {
+            check(stored >= refusedAt && stored <= tiny.maxObjectSize, `${at}: ${stored} kept`);
+            check(refusedAt + chunk > tiny.maxObjectSize, `${at}: refused at ${refusedAt}`);
+          }
+        }
+      }
+    }
   });
 });
 
@@ -77,7 +276,7 @@ function source(chunkLengths: number[]): { stream: Readable; all: Buffer } {
 }
 
 test('a declared length of petabytes plans its pieces one at a time, as they are needed', () => {
-  const pieces = planPieces(0, 2 ** 52, undefined, 8 * MIB, 5 * MIB);
+  const pieces = planPieces(0, 2 ** 52, undefined, 1, S3);
   expect(pieces.next().value).toEqual(part(8 * MIB));
   expect(pieces.next().value).toEqual(part(8 * MIB));
 });
