@@ -11,7 +11,10 @@ const SCENARIO_IDS = [
   'proof-timing',
   'flags',
   'scaling',
+  'big',
 ] as const;
+/** Scenarios run only when asked for (`--scenarios`): they take minutes of their own. */
+const OPT_IN: ScenarioId[] = ['big'];
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export type BenchOptions = {
@@ -24,6 +27,7 @@ export type BenchOptions = {
   concurrentUploads: number;
   concurrentSizeMiB: number;
   scalingLevels: number[];
+  bigGiB: number;
   rangeRequests: number;
   rangeKiB: number;
   rangeConcurrency: number;
@@ -48,6 +52,7 @@ const NUMBERS = {
   'range-kib': ['BENCH_RANGE_KIB', 1024, 'length of each ranged GET'],
   'range-concurrency': ['BENCH_RANGE_CONCURRENCY', 8, 'ranged GETs in flight'],
   'dedupe-requests': ['BENCH_DEDUPE_REQUESTS', 200, 'creation POSTs per kind per run'],
+  'big-gib': ['BENCH_BIG_GIB', 10, 'size of the one upload of the big scenario (opt-in)'],
 } as const;
 
 export const USAGE = `npm run bench -- [flags]   (each flag also reads from the env variable shown)
@@ -94,7 +99,7 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions | 
         if (!SCENARIO_IDS.includes(id)) throw new Error(`unknown scenario "${name}"`);
         return id;
       })
-    : [...SCENARIO_IDS];
+    : SCENARIO_IDS.filter((id) => !OPT_IN.includes(id));
   const options: BenchOptions = {
     sizeMiB: number('size-mib'),
     runs: number('runs'),
@@ -115,6 +120,7 @@ export function parseOptions(argv: string[], env = process.env): BenchOptions | 
     rangeKiB: number('range-kib'),
     rangeConcurrency: number('range-concurrency'),
     dedupeRequests: number('dedupe-requests'),
+    bigGiB: number('big-gib'),
     scenarios,
     cpuProf: Boolean(values['cpu-prof']),
     out: values.out as string | undefined,

@@ -8,6 +8,7 @@ import { type BenchOptions, parseOptions, type ScenarioId, USAGE } from './optio
 import { formatProfile, type ProfileSummary, summariseProfiles } from './profile.ts';
 import { formatMethods, formatTable, summarise, targetsOf } from './report.ts';
 import type { BenchContext, Scenario, ScenarioResult } from './scenario.ts';
+import { bigScenario } from './scenarios/big.ts';
 import { concurrentScenario } from './scenarios/concurrent.ts';
 import { dedupeHitScenario } from './scenarios/dedupeHit.ts';
 import { downloadScenario } from './scenarios/download.ts';
@@ -39,6 +40,7 @@ const SCENARIOS: Record<ScenarioId, Scenario> = {
   'proof-timing': proofTimingScenario,
   flags: flagsScenario,
   scaling: scalingScenario,
+  big: bigScenario,
 };
 
 const log = (message: string) => process.stderr.write(`${message}\n`);
