@@ -3,8 +3,8 @@ import { Upload as TusUpload } from 'tus-js-client';
 import { now } from '../clients.ts';
 import { randomData } from '../content.ts';
 import { resultOf, type Scenario } from '../scenario.ts';
-import type { BenchServer } from '../servers.ts';
 import { cpuSecondsPerGiB, MIB, megabytesPerSecond } from '../stats.ts';
+import { uploadContenders } from './fixtures.ts';
 
 const GIB = 1024 * MIB;
 
@@ -43,19 +43,13 @@ function tusStreamUpload(endpoint: string, size: number, chunkSize: number): Pro
   });
 }
 
-type Contender = 'ours' | 'ours_nodedupe' | 'tusd';
-
 /** One upload larger than a Buffer: how a long upload costs (opt-in: `--scenarios big`). */
 export const bigScenario: Scenario = {
   id: 'big',
   async run({ options, stack, log }) {
     const size = options.bigGiB * GIB;
     const chunkSize = options.chunkMiB * MIB;
-    const start: Record<Contender, () => Promise<BenchServer>> = {
-      ours: () => stack.startOurs({ dedupe: true, label: 'big' }),
-      ours_nodedupe: () => stack.startOurs({ dedupe: false, label: 'big-nodedupe' }),
-      tusd: () => stack.startTusd(),
-    };
+    const start = uploadContenders(stack, 'big');
     const run: Record<string, number> = {};
     for (const contender of ['ours', 'ours_nodedupe', 'tusd'] as const) {
       const server = await start[contender]();

@@ -3,9 +3,10 @@ import { freshen, randomData } from '../content.ts';
 import { inRunOrder, resultOf, type Scenario } from '../scenario.ts';
 import type { BenchServer } from '../servers.ts';
 import { cpuSecondsPerGiB, MIB, megabytesPerSecond, percentile } from '../stats.ts';
+import { type UploadContender, uploadContenders } from './fixtures.ts';
 
 type Outcome = { ok: true; ms: number } | { ok: false; error: string };
-type Contender = 'ours' | 'ours_nodedupe' | 'tusd';
+type Contender = UploadContender;
 
 /** What one server did with `files` uploaded all at once (fresh content each time). */
 export async function uploadAllAtOnce(server: BenchServer, files: Buffer[], chunkSize: number) {
@@ -54,12 +55,7 @@ export const concurrentScenario: Scenario = {
     const notes: string[] = [];
     const loggedErrors = new Map<string, number>();
 
-    const start: Record<Contender, () => Promise<BenchServer>> = {
-      ours: () => stack.startOurs({ dedupe: true, label: 'concurrent' }),
-      // Dedupe off too: how much of the gap to tusd is hashing.
-      ours_nodedupe: () => stack.startOurs({ dedupe: false, label: 'concurrent-nodedupe' }),
-      tusd: () => stack.startTusd(),
-    };
+    const start = uploadContenders(stack, 'concurrent');
 
     const measure = async (contender: Contender, run: Record<string, number>) => {
       const server = await start[contender]();

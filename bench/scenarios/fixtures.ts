@@ -1,6 +1,8 @@
 import { tusUpload } from '../clients.ts';
 import { freshen } from '../content.ts';
 import type { BenchContext } from '../scenario.ts';
+import type { BenchServer } from '../servers.ts';
+import type { Stack } from '../stack.ts';
 import { MIB } from '../stats.ts';
 
 /** The upload id at the end of a tus upload URL. */
@@ -29,4 +31,18 @@ export async function ensureFixtures(context: BenchContext) {
     await tusd.stop();
   }
   return { oursUploadId: fixtures.oursUploadId, tusdUploadId: fixtures.tusdUploadId };
+}
+
+/** The three upload contenders: ours with dedupe on and off, and tusd, each a fresh process. */
+export type UploadContender = 'ours' | 'ours_nodedupe' | 'tusd';
+export function uploadContenders(
+  stack: Stack,
+  label: string,
+): Record<UploadContender, () => Promise<BenchServer>> {
+  return {
+    ours: () => stack.startOurs({ dedupe: true, label }),
+    // Dedupe off too: how much of the gap to tusd is hashing.
+    ours_nodedupe: () => stack.startOurs({ dedupe: false, label: `${label}-nodedupe` }),
+    tusd: () => stack.startTusd(),
+  };
 }

@@ -1,10 +1,8 @@
 import { randomData } from '../content.ts';
 import { type Row, resultOf, type Scenario } from '../scenario.ts';
-import type { BenchServer } from '../servers.ts';
 import { MIB } from '../stats.ts';
 import { uploadAllAtOnce } from './concurrent.ts';
-
-type Contender = 'ours' | 'ours_nodedupe' | 'tusd';
+import { uploadContenders } from './fixtures.ts';
 
 /**
  * How cost grows with concurrency: the concurrent scenario at several counts, each count in
@@ -18,11 +16,7 @@ export const scalingScenario: Scenario = {
     const chunkSize = options.chunkMiB * MIB;
     // One buffer per upload: randomFillSync fills at most 2 GiB of one buffer.
     const pool = Array.from({ length: Math.max(...levels) }, () => randomData(size));
-    const start: Record<Contender, () => Promise<BenchServer>> = {
-      ours: () => stack.startOurs({ dedupe: true, label: 'scaling' }),
-      ours_nodedupe: () => stack.startOurs({ dedupe: false, label: 'scaling-nodedupe' }),
-      tusd: () => stack.startTusd(),
-    };
+    const start = uploadContenders(stack, 'scaling');
     const notes: string[] = [];
     const run: Record<string, number> = {};
     for (const level of levels) {
