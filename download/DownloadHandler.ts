@@ -5,6 +5,7 @@ import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { answerError, HttpError } from '../errors/answer.ts';
 import { ERRORS, type ErrorEntry, outageOf } from '../errors/catalogue.ts';
+import { contextOf } from '../request/context.ts';
 import type { ByteRange, StoredContent, UploadStorage } from '../storage/types.ts';
 import { UPLOAD_ID } from '../storage/uploadId.ts';
 import { evaluatePreconditions, ifRangeHolds, type Validators } from './conditions.ts';
@@ -112,9 +113,14 @@ export class DownloadHandler {
     redirect: DownloadRedirect,
   ): Promise<Reply> {
     const contentType = contentTypeOf(content.metadata);
+    // A signed link's download is redirected by a URL that expires with the link, not later:
+    // the presigned URL is a credential of its own.
+    const { linkExpires } = contextOf(req);
+    const linkLeft =
+      linkExpires === undefined ? Number.POSITIVE_INFINITY : linkExpires - Date.now() / 1000;
     const location = await redirect.urlOf(content.key, {
       method: req.method === 'HEAD' ? 'HEAD' : 'GET',
-      expiresInSeconds: redirect.expiresInSeconds,
+      expiresInSeconds: Math.max(1, Math.floor(Math.min(redirect.expiresInSeconds, linkLeft))),
       contentType,
       contentDisposition: contentDispositionOf(content.metadata, contentType),
     });

@@ -26,6 +26,8 @@ export type RequestContext = {
   owner?: string;
   /** The request came with a valid signed download link instead of a token. */
   viaLink?: boolean;
+  /** When that link expires (unix seconds): nothing made for the request outlives it. */
+  linkExpires?: number;
   /** The method came from X-HTTP-Method-Override on a POST (server/methodOverride.ts). */
   methodOverridden?: boolean;
   /** An X-HTTP-Method-Override the edge refused: answered once the request is authenticated. */

@@ -46,6 +46,7 @@ export function accessControl({ verify, links, storage, logger }: AccessParts) {
           : 'invalid';
       if (check !== 'valid') return reject(req, res, ERRORS.LINK_REFUSED);
       contextOf(req).viaLink = true;
+      contextOf(req).linkExpires = Number(expires);
       return next();
     }
     if (!verify) return next();

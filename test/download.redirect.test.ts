@@ -247,6 +247,27 @@ describe.each(KINDS)('presigned redirects with auth on, on the %s storage', (kin
     expect(followed.status).toBe(200);
     expect(sha256(followed.body)).toBe(sha256(data));
   });
+
+  test("a signed link's redirect expires with the link, not later (TTL 300, link 20 s)", async () => {
+    const created = await fetch(`${url}/links`, {
+      method: 'POST',
+      headers: { ...bearer(alice), 'Content-Type': 'application/json' },
+      body: JSON.stringify({ expiresIn: 20 }),
+    });
+    expect(created.status).toBe(201);
+    const link = ((await created.json()) as { url: string }).url;
+    const linkExpires = Number(new URL(link).searchParams.get('expires'));
+    const location = await redirectOf(await unfollowed(link));
+    const lifetime = Number(location.searchParams.get('X-Amz-Expires'));
+    const signedAt = location.searchParams.get('X-Amz-Date') ?? '';
+    const signed = Date.parse(
+      signedAt.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
+    );
+    expect(lifetime).toBeGreaterThanOrEqual(1);
+    expect(lifetime).toBeLessThanOrEqual(20);
+    // The URL stops working no later than the link does.
+    expect(signed / 1000 + lifetime).toBeLessThanOrEqual(linkExpires);
+  });
 });
 
 describe('S3_PUBLIC_ENDPOINT and DOWNLOAD_REDIRECT_TTL_SECONDS', () => {
