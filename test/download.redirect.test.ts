@@ -233,14 +233,19 @@ describe.each(KINDS)('presigned redirects with auth on, on the %s storage', (kin
     expect(sha256(followed.body)).toBe(sha256(data));
   });
 
-  test('a signed link redirects as well', async () => {
+  /** A signed download link of alice's upload, valid `expiresIn` seconds. */
+  async function signedLink(expiresIn: number): Promise<string> {
     const created = await fetch(`${url}/links`, {
       method: 'POST',
       headers: { ...bearer(alice), 'Content-Type': 'application/json' },
-      body: JSON.stringify({ expiresIn: 300 }),
+      body: JSON.stringify({ expiresIn }),
     });
     expect(created.status).toBe(201);
-    const link = ((await created.json()) as { url: string }).url;
+    return ((await created.json()) as { url: string }).url;
+  }
+
+  test('a signed link redirects as well', async () => {
+    const link = await signedLink(300);
     const location = await redirectOf(await unfollowed(link));
     expect(location.pathname).toBe(`/${stack.storage.env.S3_BUCKET}/${idOf(url)}`);
     const followed = await curlFollowing(link);
@@ -249,13 +254,7 @@ describe.each(KINDS)('presigned redirects with auth on, on the %s storage', (kin
   });
 
   test("a signed link's redirect expires with the link, not later (TTL 300, link 20 s)", async () => {
-    const created = await fetch(`${url}/links`, {
-      method: 'POST',
-      headers: { ...bearer(alice), 'Content-Type': 'application/json' },
-      body: JSON.stringify({ expiresIn: 20 }),
-    });
-    expect(created.status).toBe(201);
-    const link = ((await created.json()) as { url: string }).url;
+    const link = await signedLink(20);
     const linkExpires = Number(new URL(link).searchParams.get('expires'));
     const location = await redirectOf(await unfollowed(link));
     const lifetime = Number(location.searchParams.get('X-Amz-Expires'));

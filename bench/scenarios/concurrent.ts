@@ -1,5 +1,5 @@
 import { now, tusUpload } from '../clients.ts';
-import { freshen, randomData } from '../content.ts';
+import { freshen, randomFiles } from '../content.ts';
 import { inRunOrder, resultOf, type Scenario } from '../scenario.ts';
 import type { BenchServer } from '../servers.ts';
 import { cpuSecondsPerGiB, MIB, megabytesPerSecond, percentile } from '../stats.ts';
@@ -50,8 +50,7 @@ export const concurrentScenario: Scenario = {
     const count = options.concurrentUploads;
     const size = options.concurrentSizeMiB * MIB;
     const chunkSize = options.chunkMiB * MIB;
-    const pool = randomData(count * size);
-    const files = Array.from({ length: count }, (_, i) => pool.subarray(i * size, (i + 1) * size));
+    const files = randomFiles(count, size);
     const notes: string[] = [];
     const loggedErrors = new Map<string, number>();
 

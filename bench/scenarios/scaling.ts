@@ -1,4 +1,4 @@
-import { randomData } from '../content.ts';
+import { randomFiles } from '../content.ts';
 import { type Row, resultOf, type Scenario } from '../scenario.ts';
 import { MIB } from '../stats.ts';
 import { uploadAllAtOnce } from './concurrent.ts';
@@ -14,8 +14,7 @@ export const scalingScenario: Scenario = {
     const levels = options.scalingLevels;
     const size = options.concurrentSizeMiB * MIB;
     const chunkSize = options.chunkMiB * MIB;
-    // One buffer per upload: randomFillSync fills at most 2 GiB of one buffer.
-    const pool = Array.from({ length: Math.max(...levels) }, () => randomData(size));
+    const pool = randomFiles(Math.max(...levels), size);
     const start = uploadContenders(stack, 'scaling');
     const notes: string[] = [];
     const run: Record<string, number> = {};
